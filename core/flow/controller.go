@@ -1,0 +1,190 @@
+package flow
+
+import (
+	"math"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-go/sluice/core/stat"
+)
+
+// Env is what a controller needs from its engine.
+type Env struct {
+	// RefWindow returns the statistics window of a resource, for
+	// AssociatedResource rules.
+	RefWindow func(resource string) *stat.Window
+	// MemoryUsage returns the process's memory use in bytes at now, and
+	// false when there is no reading. MemoryAdaptive rules without a reading
+	// use LowMemUsageThreshold.
+	MemoryUsage func(now int64) (uint64, bool)
+}
+
+// Controller enforces one rule on one resource. It is safe for concurrent
+// use and does not allocate on Check or Cancel.
+type Controller struct {
+	rule     Rule
+	interval int64 // nanoseconds
+
+	// passes counts this controller's admitted permits over two intervals:
+	// the last one for Reject, the one before for warm-up. Nil for
+	// AssociatedResource and for Direct Throttling, which need no count.
+	passes *stat.Window
+	ref    *stat.Window // AssociatedResource
+	warm   *warmUp      // WarmUp
+	memory func(now int64) (uint64, bool)
+
+	// last is the time of the latest slot handed out under Throttling.
+	last atomic.Int64
+}
+
+// Reservation is what a passed Check took, for a Cancel if a later check
+// blocks the same entry.
+type Reservation struct {
+	epoch int64 // passes bucket, or -1
+	slot  int64 // throttling slot, or 0
+	cost  int64 // the slot's spacing
+	n     int64
+}
+
+// NewController returns a controller for a valid rule (see Rule.Validate).
+func NewController(r Rule, env Env) *Controller {
+	c := &Controller{rule: r, interval: int64(r.Interval()), memory: env.MemoryUsage}
+	if r.RelationStrategy == AssociatedResource {
+		c.ref = env.RefWindow(r.RefResource)
+		return c
+	}
+	if r.ControlBehavior == Reject || r.Strategy == WarmUp {
+		// Two intervals of buckets: warm-up reads the previous interval
+		// while the current one fills.
+		c.passes, _ = stat.NewWindow(2*time.Duration(c.interval), 2*statBuckets)
+	}
+	if r.Strategy == WarmUp {
+		c.warm = newWarmUp(&c.rule)
+	}
+	return c
+}
+
+// Rule returns the rule the controller enforces.
+func (c *Controller) Rule() *Rule { return &c.rule }
+
+// Check decides on an entry of batch permits at now. When ok, the entry may
+// pass after waiting wait (non-zero only under Throttling); res undoes what
+// the check took if the entry is blocked later.
+func (c *Controller) Check(now, batch int64) (wait time.Duration, res Reservation, ok bool) {
+	res.epoch = -1
+	threshold := c.threshold(now)
+	if c.ref != nil {
+		return 0, res, float64(c.ref.Sum(now, stat.Pass)+batch) <= threshold
+	}
+	if c.rule.ControlBehavior == Throttling {
+		cost := c.cost(batch, threshold)
+		slot, w, ok := c.takeSlot(now, cost)
+		if !ok {
+			return 0, res, false
+		}
+		res.slot, res.cost, res.n = slot, cost, batch
+		if c.passes != nil {
+			res.epoch = c.passes.Add(now, stat.Pass, batch)
+		}
+		return w, res, true
+	}
+	// Reject: reserve first, then check, so concurrent callers never pass
+	// more than threshold between them.
+	epoch := c.passes.Add(now, stat.Pass, batch)
+	if float64(c.lastInterval(now)) > threshold {
+		c.passes.Undo(epoch, stat.Pass, batch)
+		return 0, res, false
+	}
+	res.epoch, res.n = epoch, batch
+	return 0, res, true
+}
+
+// Cancel gives back what a passed Check reserved.
+func (c *Controller) Cancel(res Reservation) {
+	if res.epoch >= 0 {
+		c.passes.Undo(res.epoch, stat.Pass, res.n)
+	}
+	if res.slot != 0 {
+		// Give the slot back only if no later entry queued behind it.
+		c.last.CompareAndSwap(res.slot, res.slot-res.cost)
+	}
+}
+
+// threshold returns the permits allowed per interval at now.
+func (c *Controller) threshold(now int64) float64 {
+	switch c.rule.Strategy {
+	case WarmUp:
+		return c.warm.rate(now, c)
+	case MemoryAdaptive:
+		return c.memoryThreshold(now)
+	}
+	return c.rule.Threshold
+}
+
+// lastInterval returns the permits passed in the interval ending at now.
+func (c *Controller) lastInterval(now int64) int64 {
+	b := int64(c.passes.BucketLen())
+	to := (now/b + 1) * b
+	return c.passes.SumBetween(stat.Pass, to-c.interval, to)
+}
+
+// previousInterval returns the permits passed in the whole interval before
+// the one that holds now.
+func (c *Controller) previousInterval(now int64) int64 {
+	start := now - now%c.interval
+	return c.passes.SumBetween(stat.Pass, start-c.interval, start)
+}
+
+// takeSlot reserves the next slot, cost after the last one handed out (or
+// now, if that is later), and returns it with the wait until it.
+func (c *Controller) takeSlot(now, cost int64) (slot int64, wait time.Duration, ok bool) {
+	if cost < 0 {
+		return 0, 0, false
+	}
+	maxWait := int64(c.rule.MaxQueueingTime)
+	for {
+		last := c.last.Load()
+		next := last + cost
+		if next < now || last == 0 {
+			next = now
+		}
+		if next-now > maxWait {
+			return 0, 0, false
+		}
+		if c.last.CompareAndSwap(last, next) {
+			return next, time.Duration(next - now), true
+		}
+	}
+}
+
+// cost returns the spacing for batch permits at threshold per interval, or
+// -1 when the threshold admits nothing.
+func (c *Controller) cost(batch int64, threshold float64) int64 {
+	if !(threshold > 0) {
+		return -1
+	}
+	d := float64(batch) * float64(c.interval) / threshold
+	if d >= math.MaxInt64/2 {
+		return -1
+	}
+	return int64(math.Round(d))
+}
+
+// memoryThreshold slides linearly from LowMemUsageThreshold at
+// MemLowWaterMark to HighMemUsageThreshold at MemHighWaterMark.
+func (c *Controller) memoryThreshold(now int64) float64 {
+	r := &c.rule
+	var used uint64
+	ok := c.memory != nil
+	if ok {
+		used, ok = c.memory(now)
+	}
+	switch {
+	case !ok || used <= r.MemLowWaterMark:
+		return r.LowMemUsageThreshold
+	case used >= r.MemHighWaterMark:
+		return r.HighMemUsageThreshold
+	}
+	f := float64(used-r.MemLowWaterMark) / float64(r.MemHighWaterMark-r.MemLowWaterMark)
+	return r.LowMemUsageThreshold - f*(r.LowMemUsageThreshold-r.HighMemUsageThreshold)
+}

@@ -1,0 +1,291 @@
+// Package flow holds QPS flow-control rules and the controllers that enforce
+// them: Reject (a hard cap per interval), Throttling (even spacing with a
+// bounded queue), WarmUp (a cold start that ramps up to the threshold) and
+// MemoryAdaptive (a threshold that falls as memory use rises).
+package flow
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/sluice-go/sluice/core/base"
+)
+
+// Strategy says how a rule's threshold is worked out.
+type Strategy uint8
+
+const (
+	// Direct uses Threshold as it is. It is the default.
+	Direct Strategy = iota
+	// WarmUp starts a cold resource at Threshold / WarmUpColdFactor and
+	// raises it to Threshold over WarmUpPeriod of sustained traffic (see
+	// WarmUpRate for the exact curve).
+	WarmUp
+	// MemoryAdaptive slides the threshold from LowMemUsageThreshold down to
+	// HighMemUsageThreshold as the process's memory use rises from
+	// MemLowWaterMark to MemHighWaterMark. Threshold is not used.
+	MemoryAdaptive
+)
+
+var strategyNames = []string{"Direct", "WarmUp", "MemoryAdaptive"}
+
+// String returns the strategy's name.
+func (s Strategy) String() string { return base.EnumName("Strategy", strategyNames, uint8(s)) }
+
+// MarshalText returns the strategy's name, such as "WarmUp".
+func (s Strategy) MarshalText() ([]byte, error) {
+	return base.MarshalEnum("Strategy", strategyNames, uint8(s))
+}
+
+// UnmarshalText parses a strategy's name.
+func (s *Strategy) UnmarshalText(b []byte) error {
+	v, err := base.UnmarshalEnum("Strategy", strategyNames, b)
+	*s = Strategy(v)
+	return err
+}
+
+// ControlBehavior says what happens to an entry over the threshold.
+type ControlBehavior uint8
+
+const (
+	// Reject blocks entries over the threshold at once. It is the default.
+	Reject ControlBehavior = iota
+	// Throttling spaces entries evenly, one every StatInterval / Threshold,
+	// making an entry wait for its turn for at most MaxQueueingTime.
+	Throttling
+)
+
+var behaviorNames = []string{"Reject", "Throttling"}
+
+// String returns the behaviour's name.
+func (b ControlBehavior) String() string {
+	return base.EnumName("ControlBehavior", behaviorNames, uint8(b))
+}
+
+// MarshalText returns the behaviour's name, such as "Throttling".
+func (b ControlBehavior) MarshalText() ([]byte, error) {
+	return base.MarshalEnum("ControlBehavior", behaviorNames, uint8(b))
+}
+
+// UnmarshalText parses a behaviour's name.
+func (b *ControlBehavior) UnmarshalText(text []byte) error {
+	v, err := base.UnmarshalEnum("ControlBehavior", behaviorNames, text)
+	*b = ControlBehavior(v)
+	return err
+}
+
+// RelationStrategy says whose traffic a rule counts.
+type RelationStrategy uint8
+
+const (
+	// CurrentResource counts the rule's own resource. It is the default.
+	CurrentResource RelationStrategy = iota
+	// AssociatedResource blocks the rule's resource while RefResource's
+	// passed traffic over the last StatInterval, plus this entry's batch,
+	// would exceed Threshold. It lets a low-priority resource give way to a
+	// high-priority one that shares a dependency.
+	AssociatedResource
+)
+
+var relationNames = []string{"CurrentResource", "AssociatedResource"}
+
+// String returns the relation strategy's name.
+func (r RelationStrategy) String() string {
+	return base.EnumName("RelationStrategy", relationNames, uint8(r))
+}
+
+// MarshalText returns the relation strategy's name.
+func (r RelationStrategy) MarshalText() ([]byte, error) {
+	return base.MarshalEnum("RelationStrategy", relationNames, uint8(r))
+}
+
+// UnmarshalText parses a relation strategy's name.
+func (r *RelationStrategy) UnmarshalText(b []byte) error {
+	v, err := base.UnmarshalEnum("RelationStrategy", relationNames, b)
+	*r = RelationStrategy(v)
+	return err
+}
+
+// Defaults applied to zero fields.
+const (
+	DefaultStatInterval     = time.Second
+	DefaultWarmUpColdFactor = 3
+	// statBuckets is the number of buckets a Reject window is cut into: with
+	// the default interval, 100 ms each, so any sliding second sees at most
+	// Threshold × 1.1 passes.
+	statBuckets = 10
+)
+
+// Rule limits the rate of entries to a resource.
+//
+// The zero value of every field but Resource and Threshold is a sensible
+// default: Direct strategy, Reject behaviour, a 1 s interval, the rule's own
+// resource counted.
+type Rule struct {
+	// ID names the rule in errors and logs. Optional.
+	ID string `json:"id,omitempty"`
+	// Resource is the resource the rule guards, or a regular expression
+	// (RE2 syntax, matched against the whole name) when Regex is true.
+	Resource string `json:"resource"`
+	// Regex makes Resource a pattern: the rule then applies to each
+	// resource whose name matches it, with its own count for each.
+	Regex bool `json:"regex,omitempty"`
+	// Threshold is the number of permits (entries times their batch count)
+	// allowed per StatInterval. Zero blocks everything. Not used by
+	// MemoryAdaptive.
+	Threshold float64 `json:"threshold"`
+	// Strategy says how the threshold is worked out. Default Direct.
+	Strategy Strategy `json:"strategy,omitempty"`
+	// ControlBehavior says what happens over the threshold. Default Reject.
+	ControlBehavior ControlBehavior `json:"controlBehavior,omitempty"`
+	// StatInterval is the interval Threshold is counted over. Zero means 1 s.
+	// With Reject it is counted in a sliding window of 10 buckets, so it
+	// must be a multiple of 10 ns.
+	StatInterval time.Duration `json:"-"`
+	// MaxQueueingTime is the longest an entry may wait for its turn under
+	// Throttling; an entry that would wait longer is blocked at once. Zero
+	// means entries are spaced but never wait.
+	MaxQueueingTime time.Duration `json:"-"`
+	// WarmUpPeriod is how long sustained traffic takes to raise a cold
+	// resource to Threshold under WarmUp. Required with WarmUp.
+	WarmUpPeriod time.Duration `json:"-"`
+	// WarmUpColdFactor is Threshold divided by the cold starting rate under
+	// WarmUp. Zero means 3; otherwise it must be greater than 1.
+	WarmUpColdFactor float64 `json:"warmUpColdFactor,omitempty"`
+	// RelationStrategy says whose traffic is counted. Default
+	// CurrentResource.
+	RelationStrategy RelationStrategy `json:"relationStrategy,omitempty"`
+	// RefResource is the resource counted under AssociatedResource.
+	RefResource string `json:"refResource,omitempty"`
+	// LowMemUsageThreshold is the threshold (per StatInterval) under
+	// MemoryAdaptive while memory use is at or below MemLowWaterMark.
+	LowMemUsageThreshold float64 `json:"lowMemUsageThreshold,omitempty"`
+	// HighMemUsageThreshold is the threshold under MemoryAdaptive while
+	// memory use is at or above MemHighWaterMark. It must not exceed
+	// LowMemUsageThreshold.
+	HighMemUsageThreshold float64 `json:"highMemUsageThreshold,omitempty"`
+	// MemLowWaterMark and MemHighWaterMark, in bytes, bound the memory range
+	// over which MemoryAdaptive slides linearly between the two thresholds.
+	MemLowWaterMark  uint64 `json:"memLowWaterMark,omitempty"`
+	MemHighWaterMark uint64 `json:"memHighWaterMark,omitempty"`
+}
+
+// Interval returns StatInterval, or its default when it is zero.
+func (r *Rule) Interval() time.Duration {
+	if r.StatInterval == 0 {
+		return DefaultStatInterval
+	}
+	return r.StatInterval
+}
+
+// ColdFactor returns WarmUpColdFactor, or its default when it is zero.
+func (r *Rule) ColdFactor() float64 {
+	if r.WarmUpColdFactor == 0 {
+		return DefaultWarmUpColdFactor
+	}
+	return r.WarmUpColdFactor
+}
+
+// Validate checks the rule on its own. Its errors are *base.RuleError values
+// that wrap base.ErrInvalidRule and name the offending field.
+func (r *Rule) Validate() error {
+	bad := func(field, reason string, args ...any) error {
+		return &base.RuleError{Family: "flow", Index: -1, ID: r.ID, Resource: r.Resource,
+			Field: field, Reason: fmt.Sprintf(reason, args...)}
+	}
+	switch {
+	case r.Resource == "":
+		return bad("Resource", "must not be empty")
+	case r.Regex && !validRegex(r.Resource):
+		return bad("Resource", "invalid regular expression %q", r.Resource)
+	case !finiteNonNegative(r.Threshold):
+		return bad("Threshold", "must be a finite number >= 0, got %v", r.Threshold)
+	case int(r.Strategy) >= len(strategyNames):
+		return bad("Strategy", "unknown strategy %d", r.Strategy)
+	case int(r.ControlBehavior) >= len(behaviorNames):
+		return bad("ControlBehavior", "unknown behaviour %d", r.ControlBehavior)
+	case int(r.RelationStrategy) >= len(relationNames):
+		return bad("RelationStrategy", "unknown relation strategy %d", r.RelationStrategy)
+	case r.StatInterval < 0 || r.StatInterval%statBuckets != 0:
+		return bad("StatInterval", "must be >= 0 and a multiple of %d ns, got %v", statBuckets, r.StatInterval)
+	case r.MaxQueueingTime < 0:
+		return bad("MaxQueueingTime", "must be >= 0, got %v", r.MaxQueueingTime)
+	case r.MaxQueueingTime > 0 && r.ControlBehavior != Throttling:
+		return bad("MaxQueueingTime", "only applies to ControlBehavior Throttling")
+	}
+	switch r.Strategy {
+	case WarmUp:
+		switch {
+		case r.WarmUpPeriod <= 0:
+			return bad("WarmUpPeriod", "must be > 0 with Strategy WarmUp, got %v", r.WarmUpPeriod)
+		case r.WarmUpColdFactor != 0 && !(r.WarmUpColdFactor > 1) || math.IsInf(r.WarmUpColdFactor, 0):
+			return bad("WarmUpColdFactor", "must be > 1 (or 0 for the default 3), got %v", r.WarmUpColdFactor)
+		}
+	case MemoryAdaptive:
+		switch {
+		case !finiteNonNegative(r.LowMemUsageThreshold):
+			return bad("LowMemUsageThreshold", "must be a finite number >= 0, got %v", r.LowMemUsageThreshold)
+		case !finiteNonNegative(r.HighMemUsageThreshold) || r.HighMemUsageThreshold > r.LowMemUsageThreshold:
+			return bad("HighMemUsageThreshold", "must be >= 0 and <= LowMemUsageThreshold (%v), got %v",
+				r.LowMemUsageThreshold, r.HighMemUsageThreshold)
+		case r.MemLowWaterMark == 0:
+			return bad("MemLowWaterMark", "must be > 0 with Strategy MemoryAdaptive")
+		case r.MemHighWaterMark <= r.MemLowWaterMark:
+			return bad("MemHighWaterMark", "must be > MemLowWaterMark (%d), got %d", r.MemLowWaterMark, r.MemHighWaterMark)
+		}
+	}
+	if r.Strategy != WarmUp && (r.WarmUpPeriod != 0 || r.WarmUpColdFactor != 0) {
+		return bad("WarmUpPeriod", "only applies to Strategy WarmUp")
+	}
+	if r.RelationStrategy == AssociatedResource {
+		switch {
+		case r.RefResource == "":
+			return bad("RefResource", "must be set with AssociatedResource")
+		case r.ControlBehavior != Reject || r.Strategy == WarmUp:
+			return bad("RelationStrategy", "AssociatedResource works with ControlBehavior Reject and Strategy Direct or MemoryAdaptive")
+		}
+	} else if r.RefResource != "" {
+		return bad("RefResource", "only applies to RelationStrategy AssociatedResource")
+	}
+	return nil
+}
+
+func finiteNonNegative(f float64) bool { return f >= 0 && !math.IsInf(f, 1) }
+
+func validRegex(p string) bool {
+	_, err := base.CompilePattern(p)
+	return err == nil
+}
+
+// ruleFields is Rule without its methods, for the JSON form.
+type ruleFields Rule
+
+type ruleJSON struct {
+	*ruleFields
+	StatInterval    base.Duration `json:"statInterval,omitempty"`
+	MaxQueueingTime base.Duration `json:"maxQueueingTime,omitempty"`
+	WarmUpPeriod    base.Duration `json:"warmUpPeriod,omitempty"`
+}
+
+// MarshalJSON writes the rule with enums as names and durations as Go
+// duration strings ("500ms").
+func (r Rule) MarshalJSON() ([]byte, error) {
+	return json.Marshal(ruleJSON{(*ruleFields)(&r), base.Duration(r.StatInterval),
+		base.Duration(r.MaxQueueingTime), base.Duration(r.WarmUpPeriod)})
+}
+
+// UnmarshalJSON reads the form MarshalJSON writes. Unknown fields are an
+// error that names them.
+func (r *Rule) UnmarshalJSON(b []byte) error {
+	j := ruleJSON{(*ruleFields)(r), base.Duration(r.StatInterval),
+		base.Duration(r.MaxQueueingTime), base.Duration(r.WarmUpPeriod)}
+	if err := base.DecodeStrict(b, &j); err != nil {
+		return fmt.Errorf("flow rule: %w", err)
+	}
+	r.StatInterval = time.Duration(j.StatInterval)
+	r.MaxQueueingTime = time.Duration(j.MaxQueueingTime)
+	r.WarmUpPeriod = time.Duration(j.WarmUpPeriod)
+	return nil
+}

@@ -1,0 +1,60 @@
+// Package isolation holds concurrency-isolation rules: a cap on how many
+// entries to a resource may be in flight at once, exact under any
+// contention.
+package isolation
+
+import (
+	"fmt"
+
+	"github.com/sluice-go/sluice/core/base"
+)
+
+// Rule caps the entries to a resource that may be in flight at once.
+//
+// An entry is in flight from a passed Entry to its Exit, whatever its batch
+// count. With several rules on one resource, the smallest Threshold is the
+// one in force.
+type Rule struct {
+	// ID names the rule in errors and logs. Optional.
+	ID string `json:"id,omitempty"`
+	// Resource is the resource the rule guards, or a regular expression
+	// (RE2, matched against the whole name) when Regex is true.
+	Resource string `json:"resource"`
+	// Regex makes Resource a pattern: the rule then applies to each
+	// resource whose name matches it, with its own count for each.
+	Regex bool `json:"regex,omitempty"`
+	// Threshold is the most entries in flight at once. Zero blocks every
+	// entry.
+	Threshold int64 `json:"threshold"`
+}
+
+// Validate checks the rule on its own. Its errors are *base.RuleError values
+// that wrap base.ErrInvalidRule and name the offending field.
+func (r *Rule) Validate() error {
+	bad := func(field, reason string, args ...any) error {
+		return &base.RuleError{Family: "isolation", Index: -1, ID: r.ID, Resource: r.Resource,
+			Field: field, Reason: fmt.Sprintf(reason, args...)}
+	}
+	switch {
+	case r.Resource == "":
+		return bad("Resource", "must not be empty")
+	case r.Regex:
+		if _, err := base.CompilePattern(r.Resource); err != nil {
+			return bad("Resource", "invalid regular expression %q", r.Resource)
+		}
+	}
+	if r.Threshold < 0 {
+		return bad("Threshold", "must be >= 0, got %d", r.Threshold)
+	}
+	return nil
+}
+
+type ruleFields Rule
+
+// UnmarshalJSON reads a rule, rejecting unknown fields by name.
+func (r *Rule) UnmarshalJSON(b []byte) error {
+	if err := base.DecodeStrict(b, (*ruleFields)(r)); err != nil {
+		return fmt.Errorf("isolation rule: %w", err)
+	}
+	return nil
+}

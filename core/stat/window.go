@@ -1,0 +1,232 @@
+// Package stat keeps Sluice's statistics: bucketed sliding windows of event
+// counts (a leap array) and the per-resource nodes built on them.
+//
+// Every operation is lock-free and allocation-free. A bucket is reused in
+// place when its time comes round again; the goroutine that rolls it over
+// marks it as resetting, zeroes it and publishes the new epoch, and adders
+// that meet a resetting bucket wait for it, so no count made in the current
+// epoch is lost to a reset. The one approximation: a goroutine stopped for
+// longer than a whole window between finding its bucket and adding to it
+// counts in whatever epoch the bucket holds when it resumes.
+package stat
+
+import (
+	"fmt"
+	"math"
+	"runtime"
+	"sync/atomic"
+	"time"
+)
+
+// Event names one counter of a bucket.
+type Event uint8
+
+// The counters kept in each bucket.
+const (
+	Pass     Event = iota // entries admitted, in batch units
+	Block                 // entries blocked, in batch units
+	Complete              // entries exited, in batch units
+	Error                 // entries exited with an error, in batch units
+	RTSum                 // sum of response times of exited entries, in nanoseconds
+	RTCount               // number of exited entries whose response time is in RTSum
+	numEvents
+)
+
+// Window is a sliding window of event counts over a fixed interval, cut into
+// equal buckets. Times are nanoseconds since the Unix epoch, as read from a
+// clock.Clock; negative times count as zero.
+//
+// A Window must be made with NewWindow. It is safe for concurrent use.
+type Window struct {
+	bucketNanos int64
+	buckets     []bucket
+}
+
+type bucket struct {
+	// state is epoch<<1 | resetting, where epoch = bucket start / bucketNanos.
+	state  atomic.Int64
+	counts [numEvents]atomic.Int64
+	// minRT is the smallest response time seen plus one; 0 means none.
+	minRT atomic.Int64
+}
+
+// NewWindow returns a window covering interval, cut into the given number of
+// buckets. interval must be a positive multiple of buckets nanoseconds.
+func NewWindow(interval time.Duration, buckets int) (*Window, error) {
+	if buckets <= 0 || interval <= 0 || int64(interval)%int64(buckets) != 0 {
+		return nil, fmt.Errorf("stat: window of %v cannot be cut into %d equal buckets", interval, buckets)
+	}
+	return &Window{bucketNanos: int64(interval) / int64(buckets), buckets: make([]bucket, buckets)}, nil
+}
+
+// Interval returns the span the window covers.
+func (w *Window) Interval() time.Duration {
+	return time.Duration(w.bucketNanos * int64(len(w.buckets)))
+}
+
+// BucketLen returns the span of one bucket.
+func (w *Window) BucketLen() time.Duration { return time.Duration(w.bucketNanos) }
+
+// Add adds n to event e in the bucket holding now and returns that bucket's
+// epoch, for a later Undo.
+func (w *Window) Add(now int64, e Event, n int64) (epoch int64) {
+	b, epoch := w.current(now)
+	b.counts[e].Add(n)
+	return epoch
+}
+
+// Undo subtracts n from event e in the bucket of the given epoch, if that
+// bucket is still in the ring. A count whose bucket has rolled over has left
+// the window already and needs no undoing.
+func (w *Window) Undo(epoch int64, e Event, n int64) {
+	b := &w.buckets[epoch%int64(len(w.buckets))]
+	if b.state.Load() == epoch<<1 {
+		b.counts[e].Add(-n)
+	}
+}
+
+// AddRT records one completed call of response time rt: RTSum, RTCount and
+// the bucket's minimum.
+func (w *Window) AddRT(now int64, rt time.Duration) {
+	b, _ := w.current(now)
+	b.addRT(rt)
+}
+
+// AddCompletion records one exited entry of batch permits: Complete, Error
+// when failed, and its response time, in one bucket look-up.
+func (w *Window) AddCompletion(now, batch int64, rt time.Duration, failed bool) {
+	b, _ := w.current(now)
+	b.counts[Complete].Add(batch)
+	if failed {
+		b.counts[Error].Add(batch)
+	}
+	b.addRT(rt)
+}
+
+func (b *bucket) addRT(rt time.Duration) {
+	if rt < 0 {
+		rt = 0
+	}
+	b.counts[RTSum].Add(int64(rt))
+	b.counts[RTCount].Add(1)
+	v := int64(rt) + 1
+	for {
+		old := b.minRT.Load()
+		if old != 0 && old <= v || b.minRT.CompareAndSwap(old, v) {
+			return
+		}
+	}
+}
+
+// current returns the bucket for now, rolling it over to now's epoch if it
+// still holds an older one. If the bucket already holds a newer epoch (the
+// caller read the clock, then was delayed for longer than the window), the
+// count goes to the newer epoch: it happens now, not when the clock was read.
+func (w *Window) current(now int64) (*bucket, int64) {
+	if now < 0 {
+		now = 0
+	}
+	epoch := now / w.bucketNanos
+	b := &w.buckets[epoch%int64(len(w.buckets))]
+	want := epoch << 1
+	for {
+		s := b.state.Load()
+		switch {
+		case s == want:
+			return b, epoch
+		case s&1 != 0:
+			runtime.Gosched() // another goroutine is resetting the bucket
+		case s > want:
+			return b, s >> 1
+		case b.state.CompareAndSwap(s, want|1):
+			for i := range b.counts {
+				b.counts[i].Store(0)
+			}
+			b.minRT.Store(0)
+			b.state.Store(want)
+			return b, epoch
+		}
+	}
+}
+
+// Sum returns the count of e over the window ending at now: the bucket
+// holding now and the buckets before it, len(buckets) in all.
+func (w *Window) Sum(now int64, e Event) int64 {
+	from, to := w.span(now)
+	return w.SumBetween(e, from, to)
+}
+
+// SumBetween returns the count of e in the buckets of the ring whose start
+// time is in [from, to).
+func (w *Window) SumBetween(e Event, from, to int64) int64 {
+	var sum int64
+	for i := range w.buckets {
+		b := &w.buckets[i]
+		s := b.state.Load()
+		if s&1 != 0 || !w.startIn(s, from, to) {
+			continue
+		}
+		v := b.counts[e].Load()
+		if b.state.Load() == s {
+			sum += v
+		}
+	}
+	return sum
+}
+
+// Counts is a reading of every counter of a window.
+type Counts struct {
+	Pass, Block, Complete, Error int64
+	RTSum                        time.Duration
+	RTCount                      int64
+	// MinRT is the smallest response time recorded, or 0 if none was.
+	MinRT time.Duration
+}
+
+// Read returns every counter over the window ending at now.
+func (w *Window) Read(now int64) Counts {
+	from, to := w.span(now)
+	var c Counts
+	minRT := int64(math.MaxInt64)
+	for i := range w.buckets {
+		b := &w.buckets[i]
+		s := b.state.Load()
+		if s&1 != 0 || !w.startIn(s, from, to) {
+			continue
+		}
+		var v [numEvents]int64
+		for e := range v {
+			v[e] = b.counts[e].Load()
+		}
+		m := b.minRT.Load()
+		if b.state.Load() != s {
+			continue
+		}
+		c.Pass += v[Pass]
+		c.Block += v[Block]
+		c.Complete += v[Complete]
+		c.Error += v[Error]
+		c.RTSum += time.Duration(v[RTSum])
+		c.RTCount += v[RTCount]
+		if m != 0 && m-1 < minRT {
+			minRT = m - 1
+		}
+	}
+	if minRT != math.MaxInt64 {
+		c.MinRT = time.Duration(minRT)
+	}
+	return c
+}
+
+func (w *Window) span(now int64) (from, to int64) {
+	if now < 0 {
+		now = 0
+	}
+	to = (now/w.bucketNanos + 1) * w.bucketNanos
+	return to - w.bucketNanos*int64(len(w.buckets)), to
+}
+
+func (w *Window) startIn(state, from, to int64) bool {
+	start := (state >> 1) * w.bucketNanos
+	return start >= from && start < to
+}

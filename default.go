@@ -1,0 +1,55 @@
+package sluice
+
+import (
+	"context"
+	"sync/atomic"
+
+	"github.com/sluice-go/sluice/core/flow"
+	"github.com/sluice-go/sluice/core/isolation"
+)
+
+var defaultEngine atomic.Pointer[Engine]
+
+// Default returns the engine the package-level functions use. It is made on
+// first use with New() and needs no set-up.
+func Default() *Engine {
+	if e := defaultEngine.Load(); e != nil {
+		return e
+	}
+	return makeDefault()
+}
+
+func makeDefault() *Engine {
+	defaultEngine.CompareAndSwap(nil, New())
+	return defaultEngine.Load()
+}
+
+// Entry calls Default().Entry.
+func Entry(ctx context.Context, resource string, opts ...EntryOption) (*Permit, error) {
+	p := new(Permit) // as in Engine.Entry: inlined, so p can live on the caller's stack
+	if enterDefault(ctx, p, resource, opts) {
+		return p, nil
+	}
+	return nil, p.err
+}
+
+func enterDefault(ctx context.Context, p *Permit, resource string, opts []EntryOption) bool {
+	return Default().enter(ctx, p, resource, opts)
+}
+
+// Do calls Default().Do.
+func Do(ctx context.Context, resource string, fn func(context.Context) error, opts ...EntryOption) error {
+	return Default().Do(ctx, resource, fn, opts...)
+}
+
+// LoadRules calls Default().LoadRules.
+func LoadRules(r Rules) error { return Default().LoadRules(r) }
+
+// LoadFlowRules calls Default().LoadFlowRules.
+func LoadFlowRules(rules []flow.Rule) error { return Default().LoadFlowRules(rules) }
+
+// LoadIsolationRules calls Default().LoadIsolationRules.
+func LoadIsolationRules(rules []isolation.Rule) error { return Default().LoadIsolationRules(rules) }
+
+// Stats calls Default().Stats.
+func Stats(resource string) (ResourceStats, bool) { return Default().Stats(resource) }

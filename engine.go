@@ -1,0 +1,283 @@
+// Package sluice keeps a service standing under load: QPS flow control with
+// warm-up and throttling, and concurrency isolation, checked on every entry
+// to a named resource, on one core of lock-free sliding-window statistics.
+//
+// An Engine holds rules and statistics. Guard a piece of work with
+// Engine.Entry and Permit.Exit, or with Engine.Do:
+//
+//	eng := sluice.New()
+//	err := eng.LoadRules(sluice.Rules{
+//		Flow: []flow.Rule{{Resource: "GET /orders", Threshold: 100}},
+//	})
+//	p, err := eng.Entry(ctx, "GET /orders")
+//	if err != nil { // a *sluice.BlockError: errors.Is(err, sluice.ErrBlocked)
+//		return err
+//	}
+//	defer p.Exit()
+//
+// The package-level functions act on Default(), an engine that needs no
+// set-up.
+package sluice
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-go/sluice/core/clock"
+	"github.com/sluice-go/sluice/core/flow"
+	"github.com/sluice-go/sluice/core/stat"
+)
+
+// Engine checks entries against rules and keeps per-resource statistics.
+// Make one with New; it is safe for concurrent use. An Engine starts no
+// goroutine of its own for the features in this package.
+type Engine struct {
+	clock        clock.Clock
+	log          *slog.Logger
+	maxResources int64
+	statInterval time.Duration
+	statBuckets  int
+	checkers     []Checker
+	memory       memorySampler
+
+	resources     sync.Map // string -> *resource
+	resourceCount atomic.Int64
+	overflowOnce  sync.Once
+
+	rules  atomic.Pointer[ruleSet]
+	loadMu sync.Mutex // serialises rule loads
+}
+
+// resource is one tracked resource: its statistics and the rules bound to
+// it under the rule set in force.
+type resource struct {
+	name  string
+	node  *stat.Node
+	bound atomic.Pointer[binding]
+}
+
+// New returns an Engine with no rules.
+func New(opts ...Option) *Engine {
+	cfg := defaultConfig()
+	for _, o := range opts {
+		o(&cfg)
+	}
+	e := &Engine{
+		clock:        cfg.clock,
+		log:          cfg.logger,
+		maxResources: int64(cfg.maxResources),
+		statInterval: cfg.statInterval,
+		statBuckets:  cfg.statBuckets,
+		checkers:     cfg.checkers,
+	}
+	if e.clock == nil {
+		e.clock = clock.Real()
+	}
+	if e.log == nil {
+		e.log = slog.Default()
+	}
+	if e.maxResources < 1 {
+		e.maxResources = DefaultMaxResources
+	}
+	if _, err := stat.NewWindow(e.statInterval, e.statBuckets); err != nil {
+		e.log.Warn("sluice: invalid statistics window, using the default", "error", err,
+			"interval", DefaultStatInterval, "buckets", DefaultStatBuckets)
+		e.statInterval, e.statBuckets = DefaultStatInterval, DefaultStatBuckets
+	}
+	e.memory.read = cfg.memoryUsage
+	e.rules.Store(&ruleSet{})
+	return e
+}
+
+// Close releases what the engine started. The engine stays usable: entries
+// are still checked against the rules in force. Close is safe to call more
+// than once and always returns nil today; the error is for parts that stop
+// sources or exporters.
+func (e *Engine) Close() error { return nil }
+
+// lookup returns the tracked resource called name, creating it if the bound
+// allows. It returns nil for a resource past the bound.
+func (e *Engine) lookup(name string) *resource {
+	if r, ok := e.resources.Load(name); ok {
+		return r.(*resource)
+	}
+	if e.resourceCount.Load() >= e.maxResources {
+		e.overflowOnce.Do(func() {
+			e.log.Warn("sluice: resource bound reached; entries to new resources pass unchecked",
+				"max", e.maxResources, "resource", name)
+		})
+		return nil
+	}
+	return e.track(name)
+}
+
+// track returns the resource called name, creating it whatever the bound.
+func (e *Engine) track(name string) *resource {
+	if r, ok := e.resources.Load(name); ok {
+		return r.(*resource)
+	}
+	node, _ := stat.NewNode(e.statInterval, e.statBuckets) // shape checked in New
+	r, loaded := e.resources.LoadOrStore(name, &resource{name: name, node: node})
+	if !loaded {
+		e.resourceCount.Add(1)
+	}
+	return r.(*resource)
+}
+
+// enter runs the checks for an entry into p and reports whether it passed;
+// if not, p.err holds the block error. A fault inside Sluice (a panic in a
+// check) is logged and lets the entry pass.
+func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []EntryOption) (passed bool) {
+	p.eng, p.batch = e, 1
+	var args []any
+	for i := range opts {
+		switch o := &opts[i]; o.kind {
+		case optTraffic:
+			p.traffic = o.traffic
+		case optBatch:
+			p.batch = max(o.batch, 1)
+		case optArgs:
+			args = o.args
+		}
+	}
+	r := e.lookup(name)
+	if r == nil {
+		return true
+	}
+	rs := e.rules.Load()
+	b := r.bound.Load()
+	if b == nil || b.rules != rs {
+		b = e.bind(r, rs)
+	}
+	now := e.clock.Nanos()
+	var t ticket
+	defer func() {
+		if v := recover(); v != nil {
+			e.log.Error("sluice: fault inside a check; the entry passes", "resource", name, "panic", fmt.Sprint(v))
+			t.rollback(b, r)
+			p.res, p.err, passed = nil, nil, true
+		}
+	}()
+	if blocked := e.check(ctx, p, r, b, now, args, &t); blocked != nil {
+		t.rollback(b, r)
+		r.node.Window().Add(now, stat.Block, p.batch)
+		p.err = blocked
+		return false
+	}
+	if t.wait > 0 {
+		if blocked := e.queue(ctx, r, &t); blocked != nil {
+			t.rollback(b, r)
+			r.node.Window().Add(e.clock.Nanos(), stat.Block, p.batch)
+			p.err = blocked
+			return false
+		}
+		now = e.clock.Nanos()
+	}
+	if !t.acquired {
+		r.node.AddConcurrency(1)
+	}
+	r.node.Window().Add(now, stat.Pass, p.batch)
+	p.res, p.start = r, now
+	return true
+}
+
+// ticket is what an entry's checks took so far, to give back if a later
+// check blocks it.
+type ticket struct {
+	acquired bool // one concurrency unit taken by isolation
+	nflow    int  // flow reservations taken, in b.flow order
+	res      [4]flow.Reservation
+	more     []flow.Reservation
+	wait     time.Duration
+	waitBy   *flowBinding // the rule asking for the longest wait
+}
+
+func (t *ticket) reserve(r flow.Reservation) {
+	if t.nflow < len(t.res) {
+		t.res[t.nflow] = r
+	} else {
+		t.more = append(t.more, r)
+	}
+	t.nflow++
+}
+
+func (t *ticket) rollback(b *binding, r *resource) {
+	for i := 0; i < t.nflow; i++ {
+		if i < len(t.res) {
+			b.flow[i].c.Cancel(t.res[i])
+		} else {
+			b.flow[i].c.Cancel(t.more[i-len(t.res)])
+		}
+	}
+	t.nflow = 0
+	if t.acquired {
+		r.node.AddConcurrency(-1)
+		t.acquired = false
+	}
+}
+
+// check runs the checks in order and returns the error of the first that
+// blocks, or nil.
+func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, now int64, args []any, t *ticket) error {
+	if b.isolation != nil {
+		if !r.node.TryAcquire(b.isolationLimit) {
+			return b.isolation
+		}
+		t.acquired = true
+	}
+	for i := range b.flow {
+		fb := &b.flow[i]
+		wait, res, ok := fb.c.Check(now, p.batch)
+		if !ok {
+			return fb.blocked
+		}
+		t.reserve(res)
+		if wait > t.wait {
+			t.wait, t.waitBy = wait, fb
+		}
+	}
+	if len(e.checkers) > 0 {
+		return e.runCheckers(ctx, p, args)
+	}
+	return nil
+}
+
+func (e *Engine) runCheckers(ctx context.Context, p *Permit, args []any) error {
+	info := EntryInfo{Resource: p.Resource(), TrafficType: p.traffic, BatchCount: p.batch, Args: args}
+	for _, c := range e.checkers {
+		err := c.Check(ctx, info)
+		if err == nil {
+			continue
+		}
+		if be, ok := err.(*BlockError); ok {
+			return be
+		}
+		return &BlockError{Resource: info.Resource, Type: BlockTypeCustom, Reason: "custom check", Cause: err}
+	}
+	return nil
+}
+
+// queue waits t.wait for a throttled entry's turn, honouring ctx.
+func (e *Engine) queue(ctx context.Context, r *resource, t *ticket) error {
+	blocked := func(reason string, cause error) error {
+		return &BlockError{Resource: r.name, Type: BlockTypeFlow, Rule: t.waitBy.blocked.Rule, Reason: reason, Cause: cause}
+	}
+	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < t.wait {
+		return blocked(fmt.Sprintf("queueing wait of %v exceeds the context deadline", t.wait), context.DeadlineExceeded)
+	}
+	if err := clock.Sleep(ctx, e.clock, t.wait); err != nil {
+		return blocked("queueing wait cut short", err)
+	}
+	return nil
+}
+
+func durationBetween(from, to int64) time.Duration {
+	if to < from {
+		return 0
+	}
+	return time.Duration(to - from)
+}

@@ -1,0 +1,144 @@
+package sluice
+
+import (
+	"context"
+	"errors"
+)
+
+// EntryOption describes an entry to Entry or Do. Make one with the With*
+// functions below; the zero EntryOption changes nothing. EntryOption is a
+// plain value so that passing options does not allocate.
+type EntryOption struct {
+	kind    optionKind
+	traffic TrafficType
+	batch   int64
+	args    []any
+	key     any
+	value   any
+}
+
+type optionKind uint8
+
+const (
+	optNone optionKind = iota
+	optTraffic
+	optBatch
+	optArgs
+	optAttachment
+)
+
+// WithTrafficType marks the entry Inbound (a request this service serves)
+// or Outbound (a call to a dependency, the default).
+//
+// System (adaptive protection) rules apply only to Inbound entries: mark
+// server-side traffic Inbound, as the adapters do, or system rules will not
+// protect it.
+func WithTrafficType(t TrafficType) EntryOption { return EntryOption{kind: optTraffic, traffic: t} }
+
+// WithBatchCount makes the entry count as n permits in flow statistics and
+// thresholds (default 1). n < 1 counts as 1. Concurrency counts entries, not
+// permits.
+func WithBatchCount(n int64) EntryOption { return EntryOption{kind: optBatch, batch: n} }
+
+// WithArgs gives the entry arguments that hotspot rules can limit on, by
+// their position (ParamIndex). A later WithArgs replaces an earlier one.
+func WithArgs(args ...any) EntryOption { return EntryOption{kind: optArgs, args: args} }
+
+// WithAttachment attaches a keyed value to the entry, which hotspot rules
+// can limit on (ParamKey). Later attachments with an equal key win.
+func WithAttachment(key, value any) EntryOption {
+	return EntryOption{kind: optAttachment, key: key, value: value}
+}
+
+// Permit is an admitted entry. Call Exit exactly when the guarded work is
+// done, typically with defer; record a failure with SetError first.
+//
+// A Permit belongs to the goroutine that made it: its methods are not safe
+// for concurrent use. All its methods may be called on a nil *Permit, where
+// they do nothing.
+type Permit struct {
+	eng     *Engine
+	res     *resource // nil: untracked, nothing to record
+	start   int64
+	batch   int64
+	traffic TrafficType
+	err     error
+	exited  bool
+}
+
+// Resource returns the name of the resource the permit was taken on.
+func (p *Permit) Resource() string {
+	if p == nil || p.res == nil {
+		return ""
+	}
+	return p.res.name
+}
+
+// SetError records err as the outcome of the guarded work; it counts as an
+// error in the resource's statistics when the permit exits. A nil err, or a
+// call after Exit, does nothing.
+func (p *Permit) SetError(err error) {
+	if p == nil || p.exited || err == nil {
+		return
+	}
+	p.err = err
+}
+
+// Exit ends the entry: it records completion, response time and any error
+// set, and releases the entry's concurrency. Calls after the first do
+// nothing.
+func (p *Permit) Exit() {
+	if p == nil || p.exited {
+		return
+	}
+	p.exited = true
+	if p.res == nil {
+		return
+	}
+	now := p.eng.clock.Nanos()
+	p.res.node.Window().AddCompletion(now, p.batch, durationBetween(p.start, now), p.err != nil)
+	p.res.node.AddConcurrency(-1)
+}
+
+// Entry asks to enter resource. On success it returns a Permit to Exit when
+// the work is done. When a rule blocks the entry it returns a nil Permit and
+// a *BlockError (errors.Is(err, ErrBlocked) holds). Under a Throttling rule,
+// Entry may wait for its turn; the wait ends early, with a *BlockError whose
+// Cause is ctx.Err(), when ctx is done, and a wait longer than ctx's
+// remaining deadline is not started.
+//
+// Checks run in order: isolation, flow, then custom checkers.
+func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption) (*Permit, error) {
+	// Kept small enough to inline, so that a Permit that does not outlive
+	// the caller's frame lives on the caller's stack.
+	p := new(Permit)
+	if e.enter(ctx, p, resource, opts) {
+		return p, nil
+	}
+	return nil, p.err
+}
+
+// Do runs fn under an entry to resource. A block returns the *BlockError
+// without calling fn. Otherwise Do returns fn's error, recorded as the
+// entry's outcome. If fn panics, the panic is recorded as an error, the
+// entry exits, and the panic continues up the stack.
+func (e *Engine) Do(ctx context.Context, resource string, fn func(context.Context) error, opts ...EntryOption) error {
+	p, err := e.Entry(ctx, resource, opts...)
+	if err != nil {
+		return err
+	}
+	returned := false
+	defer func() {
+		if !returned {
+			p.SetError(errPanicked)
+		}
+		p.Exit()
+	}()
+	err = fn(ctx)
+	returned = true
+	p.SetError(err)
+	return err
+}
+
+// errPanicked is recorded for a guarded function that panicked.
+var errPanicked = errors.New("sluice: guarded function panicked")

@@ -1,0 +1,82 @@
+package sluice
+
+import (
+	"log/slog"
+	"time"
+
+	"github.com/sluice-go/sluice/core/clock"
+)
+
+// Option configures an Engine made by New.
+type Option func(*config)
+
+type config struct {
+	clock        clock.Clock
+	logger       *slog.Logger
+	maxResources int
+	statInterval time.Duration
+	statBuckets  int
+	memoryUsage  func() (uint64, error)
+	checkers     []Checker
+}
+
+// Defaults for New.
+const (
+	// DefaultMaxResources is the number of resources an engine tracks
+	// unless WithMaxResources says otherwise.
+	DefaultMaxResources = 6000
+	// DefaultStatInterval and DefaultStatBuckets shape each resource's
+	// statistics window: one second in 100 ms buckets.
+	DefaultStatInterval = time.Second
+	DefaultStatBuckets  = 10
+)
+
+func defaultConfig() config {
+	return config{
+		clock:        clock.Real(),
+		logger:       slog.Default(),
+		maxResources: DefaultMaxResources,
+		statInterval: DefaultStatInterval,
+		statBuckets:  DefaultStatBuckets,
+		memoryUsage:  goRuntimeMemory,
+	}
+}
+
+// WithClock sets the time source. The default is clock.Real(); tests pass a
+// clock.NewManual clock.
+func WithClock(c clock.Clock) Option { return func(o *config) { o.clock = c } }
+
+// WithLogger sets the logger for the engine's own events (a rule set loaded,
+// the resource bound reached, a fault inside Sluice). The default is
+// slog.Default().
+func WithLogger(l *slog.Logger) Option { return func(o *config) { o.logger = l } }
+
+// WithMaxResources bounds the number of resources the engine tracks
+// (default DefaultMaxResources). Entries to a resource first seen after the
+// bound is reached pass unchecked and uncounted, and the engine logs a
+// warning the first time it happens. Resources named by rules (as
+// RefResource) are tracked whatever the bound. n < 1 keeps the default.
+func WithMaxResources(n int) Option { return func(o *config) { o.maxResources = n } }
+
+// WithStatWindow shapes each resource's statistics window, the one Stats
+// reads and AssociatedResource rules count: interval cut into buckets
+// (default 1 s in 10). interval must be a positive multiple of buckets
+// nanoseconds; other values keep the default and are logged.
+func WithStatWindow(interval time.Duration, buckets int) Option {
+	return func(o *config) { o.statInterval, o.statBuckets = interval, buckets }
+}
+
+// WithMemoryUsage sets how MemoryAdaptive flow rules read the process's
+// memory use, in bytes. The engine calls it at most once per second, on the
+// path of an entry, so it must be quick. The default reads the Go runtime's
+// mapped memory less what it has released to the OS (runtime/metrics), close
+// to the resident size of a pure Go program.
+func WithMemoryUsage(f func() (uint64, error)) Option {
+	return func(o *config) { o.memoryUsage = f }
+}
+
+// WithChecker adds a check of your own to every entry, run after the
+// built-in checks, in the order added.
+func WithChecker(c Checker) Option {
+	return func(o *config) { o.checkers = append(o.checkers, c) }
+}
