@@ -241,13 +241,13 @@ func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, 
 		}
 	}
 	if len(e.checkers) > 0 {
-		return e.runCheckers(ctx, p, args)
+		return e.runCheckers(ctx, r.name, p, args)
 	}
 	return nil
 }
 
-func (e *Engine) runCheckers(ctx context.Context, p *Permit, args []any) error {
-	info := EntryInfo{Resource: p.Resource(), TrafficType: p.traffic, BatchCount: p.batch, Args: args}
+func (e *Engine) runCheckers(ctx context.Context, name string, p *Permit, args []any) error {
+	info := EntryInfo{Resource: name, TrafficType: p.traffic, BatchCount: p.batch, Args: args}
 	for _, c := range e.checkers {
 		err := c.Check(ctx, info)
 		if err == nil {

@@ -33,16 +33,17 @@ type Controller struct {
 	warm   *warmUp      // WarmUp
 	memory func(now int64) (uint64, bool)
 
-	// last is the time of the latest slot handed out under Throttling.
-	last atomic.Int64
+	// free is when the spans handed out under Throttling end: the earliest
+	// start for the next entry.
+	free atomic.Int64
 }
 
 // Reservation is what a passed Check took, for a Cancel if a later check
 // blocks the same entry.
 type Reservation struct {
 	epoch int64 // passes bucket, or -1
-	slot  int64 // throttling slot, or 0
-	cost  int64 // the slot's spacing
+	slot  int64 // end of the throttling span taken, or 0
+	cost  int64 // the span's length
 	n     int64
 }
 
@@ -78,11 +79,11 @@ func (c *Controller) Check(now, batch int64) (wait time.Duration, res Reservatio
 	}
 	if c.rule.ControlBehavior == Throttling {
 		cost := c.cost(batch, threshold)
-		slot, w, ok := c.takeSlot(now, cost)
+		end, w, ok := c.takeSlot(now, cost)
 		if !ok {
 			return 0, res, false
 		}
-		res.slot, res.cost, res.n = slot, cost, batch
+		res.slot, res.cost, res.n = end, cost, batch
 		if c.passes != nil {
 			res.epoch = c.passes.Add(now, stat.Pass, batch)
 		}
@@ -105,8 +106,8 @@ func (c *Controller) Cancel(res Reservation) {
 		c.passes.Undo(res.epoch, stat.Pass, res.n)
 	}
 	if res.slot != 0 {
-		// Give the slot back only if no later entry queued behind it.
-		c.last.CompareAndSwap(res.slot, res.slot-res.cost)
+		// Give the span back only if no later entry queued behind it.
+		c.free.CompareAndSwap(res.slot, res.slot-res.cost)
 	}
 }
 
@@ -135,24 +136,22 @@ func (c *Controller) previousInterval(now int64) int64 {
 	return c.passes.SumBetween(stat.Pass, start-c.interval, start)
 }
 
-// takeSlot reserves the next slot, cost after the last one handed out (or
-// now, if that is later), and returns it with the wait until it.
-func (c *Controller) takeSlot(now, cost int64) (slot int64, wait time.Duration, ok bool) {
+// takeSlot reserves the next span of cost nanoseconds, starting when the
+// previous span ends (or now, if that is later), and returns the span's end,
+// for a Cancel, with the wait until its start.
+func (c *Controller) takeSlot(now, cost int64) (end int64, wait time.Duration, ok bool) {
 	if cost < 0 {
 		return 0, 0, false
 	}
 	maxWait := int64(c.rule.MaxQueueingTime)
 	for {
-		last := c.last.Load()
-		next := last + cost
-		if next < now || last == 0 {
-			next = now
-		}
-		if next-now > maxWait {
+		free := c.free.Load()
+		start := max(free, now)
+		if start-now > maxWait {
 			return 0, 0, false
 		}
-		if c.last.CompareAndSwap(last, next) {
-			return next, time.Duration(next - now), true
+		if c.free.CompareAndSwap(free, start+cost) {
+			return start + cost, time.Duration(start - now), true
 		}
 	}
 }

@@ -52,8 +52,10 @@ type ControlBehavior uint8
 const (
 	// Reject blocks entries over the threshold at once. It is the default.
 	Reject ControlBehavior = iota
-	// Throttling spaces entries evenly, one every StatInterval / Threshold,
-	// making an entry wait for its turn for at most MaxQueueingTime.
+	// Throttling spaces entries evenly: an entry of n permits occupies
+	// n × StatInterval / Threshold, and the next entry starts when it ends.
+	// An entry waits for its start for at most MaxQueueingTime, or is
+	// blocked at once.
 	Throttling
 )
 

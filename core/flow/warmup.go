@@ -38,6 +38,7 @@ func newWarmUp(r *Rule) *warmUp {
 	t, c := r.Threshold, r.ColdFactor()
 	p := float64(r.WarmUpPeriod) / float64(r.Interval())
 	w := &warmUp{threshold: t, coldRate: math.Floor(t / c)}
+	w.lastFilled.Store(math.MinInt64) // never: the first check fills up to max
 	w.warning = t * p / (c - 1)
 	w.max = w.warning + 2*t*p/(1+c)
 	if t > 0 && w.max > w.warning {
@@ -70,7 +71,10 @@ func (w *warmUp) rate(now int64, c *Controller) float64 {
 	if start > last && w.lastFilled.CompareAndSwap(last, start) {
 		passed := float64(c.previousInterval(now))
 		s := math.Float64frombits(w.tokens.Load())
-		if s < w.warning || passed < w.coldRate {
+		switch {
+		case last == math.MinInt64:
+			s = w.max
+		case s < w.warning || passed < w.coldRate:
 			intervals := float64(start-last) / float64(c.interval)
 			s = math.Min(s+intervals*w.threshold, w.max)
 		}
