@@ -54,13 +54,14 @@ func NewController(r Rule, env Env) *Controller {
 		c.ref = env.RefWindow(r.RefResource)
 		return c
 	}
-	if r.ControlBehavior == Reject || r.Strategy == WarmUp {
+	switch {
+	case r.Strategy == WarmUp:
 		// Two intervals of buckets: warm-up reads the previous interval
 		// while the current one fills.
 		c.passes, _ = stat.NewWindow(2*time.Duration(c.interval), 2*statBuckets)
-	}
-	if r.Strategy == WarmUp {
 		c.warm = newWarmUp(&c.rule)
+	case r.ControlBehavior == Reject:
+		c.passes, _ = stat.NewWindow(time.Duration(c.interval), statBuckets)
 	}
 	return c
 }
