@@ -83,7 +83,7 @@ func New(opts ...Option) *Engine {
 	if e.maxResources < 1 {
 		e.maxResources = DefaultMaxResources
 	}
-	if _, err := stat.NewWindow(e.statInterval, e.statBuckets); err != nil {
+	if _, err := stat.NewNode(e.statInterval, e.statBuckets); err != nil {
 		e.log.Warn("sluice: invalid statistics window, using the default", "error", err,
 			"interval", DefaultStatInterval, "buckets", DefaultStatBuckets)
 		e.statInterval, e.statBuckets = DefaultStatInterval, DefaultStatBuckets
@@ -175,12 +175,10 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 			p.err = blocked
 			return false
 		}
-		now = e.clock.Nanos()
+		r.node.Window().Add(e.clock.Nanos(), stat.Pass, p.batch)
+	} else {
+		r.node.Window().Add(now, stat.Pass, p.batch)
 	}
-	if !t.acquired {
-		r.node.AddConcurrency(1)
-	}
-	r.node.Window().Add(now, stat.Pass, p.batch)
 	p.res, p.start = r, now
 	return true
 }
@@ -188,7 +186,7 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 // ticket is what an entry's checks took so far, to give back if a later
 // check blocks it.
 type ticket struct {
-	acquired bool // one concurrency unit taken by isolation
+	acquired bool // the entry's unit of concurrency
 	nflow    int  // flow reservations taken, in b.flow order
 	res      [4]flow.Reservation
 	more     []flow.Reservation
@@ -223,12 +221,15 @@ func (t *ticket) rollback(b *binding, r *resource) {
 // check runs the checks in order and returns the error of the first that
 // blocks, or nil.
 func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, now int64, args []any, t *ticket) error {
+	// The entry counts as in flight from here, queueing included.
 	if b.isolation != nil {
 		if !r.node.TryAcquire(b.isolationLimit) {
 			return b.isolation
 		}
-		t.acquired = true
+	} else {
+		r.node.AddConcurrency(1)
 	}
+	t.acquired = true
 	for i := range b.flow {
 		fb := &b.flow[i]
 		wait, res, ok := fb.c.Check(now, p.batch)

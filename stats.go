@@ -6,17 +6,21 @@ import (
 )
 
 // ResourceStats is a reading of one resource's statistics over the engine's
-// statistics window (by default the last second, in 100 ms buckets).
+// statistics interval (by default the last second), ending now. The window
+// keeps its counts in buckets (by default 100 ms); the part of the oldest
+// bucket still inside the interval is counted pro rata.
 type ResourceStats struct {
 	Resource string
 	// PassQPS, BlockQPS, CompleteQPS and ErrorQPS are permits (entries
 	// times batch count) admitted, blocked, exited and exited with an error,
 	// per second over the window.
 	PassQPS, BlockQPS, CompleteQPS, ErrorQPS float64
-	// AvgRT is the mean response time (Entry to Exit) of the entries that
-	// exited in the window, and MinRT the smallest; both are 0 if none did.
+	// AvgRT is the mean response time, from the call to Entry (so including
+	// any queueing wait) to Exit, of the permits that exited in the window,
+	// and MinRT the smallest; both are 0 if none did.
 	AvgRT, MinRT time.Duration
-	// Concurrency is the number of entries in flight now.
+	// Concurrency is the number of entries in flight now, counting those
+	// waiting in a Throttling queue.
 	Concurrency int64
 }
 
@@ -42,20 +46,15 @@ func (e *Engine) Resources() []string {
 }
 
 func (e *Engine) stats(r *resource) ResourceStats {
-	w := r.node.Window()
-	c := w.Read(e.clock.Nanos())
-	secs := w.Interval().Seconds()
-	s := ResourceStats{
+	rt := r.node.Rates(e.clock.Nanos())
+	return ResourceStats{
 		Resource:    r.name,
-		PassQPS:     float64(c.Pass) / secs,
-		BlockQPS:    float64(c.Block) / secs,
-		CompleteQPS: float64(c.Complete) / secs,
-		ErrorQPS:    float64(c.Error) / secs,
-		MinRT:       c.MinRT,
+		PassQPS:     rt.Pass,
+		BlockQPS:    rt.Block,
+		CompleteQPS: rt.Complete,
+		ErrorQPS:    rt.Error,
+		AvgRT:       rt.AvgRT,
+		MinRT:       rt.MinRT,
 		Concurrency: r.node.Concurrency(),
 	}
-	if c.RTCount > 0 {
-		s.AvgRT = c.RTSum / time.Duration(c.RTCount)
-	}
-	return s
 }

@@ -85,7 +85,7 @@ func TestRejectSlidingSecondBound(t *testing.T) {
 	const threshold = 100
 	c := newController(t, Rule{Resource: "r", Threshold: threshold}, Env{})
 	passedAt := map[int64]int{} // ms offset -> passes
-	const steps = 1000            // 10 s of 10 ms steps
+	const steps = 1000          // 10 s of 10 ms steps
 	for i := int64(0); i < steps; i++ {
 		// Offsets that are not bucket-aligned, so bursts straddle bucket edges.
 		now := t0 + i*10*ms + 7*ms
@@ -304,7 +304,7 @@ func TestMemoryAdaptiveThreshold(t *testing.T) {
 }
 
 func TestAssociatedResource(t *testing.T) {
-	ref, _ := stat.NewWindow(time.Second, 10)
+	ref, _ := stat.NewWindow(time.Second, 10, 0)
 	env := Env{RefWindow: func(name string) *stat.Window {
 		if name != "db-write" {
 			t.Fatalf("RefWindow(%q)", name)

@@ -86,10 +86,10 @@ func TestRuleJSON(t *testing.T) {
 		t.Fatalf("round trip: %+v, want %+v", back, r)
 	}
 	for in, want := range map[string]string{
-		`{"resource":"r","threshold":1,"burst":3}`:               `unknown field "burst"`,
-		`{"resource":"r","strategy":"Lukewarm"}`:                 `unknown Strategy "Lukewarm"`,
-		`{"resource":"r","maxQueueingTime":500}`:                 `maxQueueingTime`,
-		`{"resource":"r","maxQueueingTime":"half a second"}`:     `bad duration`,
+		`{"resource":"r","threshold":1,"burst":3}`:                `unknown field "burst"`,
+		`{"resource":"r","strategy":"Lukewarm"}`:                  `unknown Strategy "Lukewarm"`,
+		`{"resource":"r","maxQueueingTime":500}`:                  `maxQueueingTime`,
+		`{"resource":"r","maxQueueingTime":"half a second"}`:      `bad duration`,
 		`{"resource":"r","controlBehavior":"throttling"} {"x":1}`: `after the JSON value`,
 	} {
 		var r Rule

@@ -13,6 +13,7 @@ package stat
 import (
 	"fmt"
 	"math"
+	"math/bits"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -27,18 +28,21 @@ const (
 	Block                 // entries blocked, in batch units
 	Complete              // entries exited, in batch units
 	Error                 // entries exited with an error, in batch units
-	RTSum                 // sum of response times of exited entries, in nanoseconds
-	RTCount               // number of exited entries whose response time is in RTSum
+	RTSum                 // response times of exited entries times their batch, in nanoseconds
 	numEvents
 )
 
 // Window is a sliding window of event counts over a fixed interval, cut into
-// equal buckets. Times are nanoseconds since the Unix epoch, as read from a
-// clock.Clock; negative times count as zero.
+// equal buckets, with optionally some older buckets kept as history. Times
+// are nanoseconds since the Unix epoch, as read from a clock.Clock; negative
+// times count as zero.
 //
 // A Window must be made with NewWindow. It is safe for concurrent use.
 type Window struct {
 	bucketNanos int64
+	perNano     float64 // 1 / bucketNanos, to divide without a division
+	inWindow    int64   // buckets in the interval
+	mask        int64   // len(buckets) - 1; the ring's length is a power of two
 	buckets     []bucket
 }
 
@@ -51,64 +55,63 @@ type bucket struct {
 }
 
 // NewWindow returns a window covering interval, cut into the given number of
-// buckets. interval must be a positive multiple of buckets nanoseconds.
-func NewWindow(interval time.Duration, buckets int) (*Window, error) {
-	if buckets <= 0 || interval <= 0 || int64(interval)%int64(buckets) != 0 {
+// buckets, that also keeps history older buckets for SumBetween and
+// ReadBetween. interval must be a positive multiple of buckets nanoseconds
+// and history must not be negative.
+func NewWindow(interval time.Duration, buckets, history int) (*Window, error) {
+	if buckets <= 0 || history < 0 || interval <= 0 || int64(interval)%int64(buckets) != 0 {
 		return nil, fmt.Errorf("stat: window of %v cannot be cut into %d equal buckets", interval, buckets)
 	}
-	return &Window{bucketNanos: int64(interval) / int64(buckets), buckets: make([]bucket, buckets)}, nil
+	ring := 1 << bits.Len(uint(buckets+history-1)) // extra slots keep older history
+	bn := int64(interval) / int64(buckets)
+	return &Window{bucketNanos: bn, perNano: 1 / float64(bn), inWindow: int64(buckets),
+		mask: int64(ring - 1), buckets: make([]bucket, ring)}, nil
 }
 
 // Interval returns the span the window covers.
-func (w *Window) Interval() time.Duration {
-	return time.Duration(w.bucketNanos * int64(len(w.buckets)))
-}
+func (w *Window) Interval() time.Duration { return time.Duration(w.bucketNanos * w.inWindow) }
 
 // BucketLen returns the span of one bucket.
 func (w *Window) BucketLen() time.Duration { return time.Duration(w.bucketNanos) }
 
 // Add adds n to event e in the bucket holding now and returns that bucket's
-// epoch, for a later Undo.
+// epoch (its start divided by BucketLen), for a later Undo.
 func (w *Window) Add(now int64, e Event, n int64) (epoch int64) {
 	b, epoch := w.current(now)
 	b.counts[e].Add(n)
 	return epoch
 }
 
+// AddGet is Add that also returns the bucket's new count of e.
+func (w *Window) AddGet(now int64, e Event, n int64) (epoch, count int64) {
+	b, epoch := w.current(now)
+	return epoch, b.counts[e].Add(n)
+}
+
 // Undo subtracts n from event e in the bucket of the given epoch, if that
 // bucket is still in the ring. A count whose bucket has rolled over has left
 // the window already and needs no undoing.
 func (w *Window) Undo(epoch int64, e Event, n int64) {
-	b := &w.buckets[epoch%int64(len(w.buckets))]
+	b := w.slot(epoch)
 	if b.state.Load() == epoch<<1 {
 		b.counts[e].Add(-n)
 	}
 }
 
-// AddRT records one completed call of response time rt: RTSum, RTCount and
-// the bucket's minimum.
-func (w *Window) AddRT(now int64, rt time.Duration) {
-	b, _ := w.current(now)
-	b.addRT(rt)
-}
-
 // AddCompletion records one exited entry of batch permits: Complete, Error
-// when failed, and its response time, in one bucket look-up.
+// when failed, and its response time (RTSum grows by rt × batch, so that
+// RTSum / Complete is the mean response time per permit), in one bucket
+// look-up.
 func (w *Window) AddCompletion(now, batch int64, rt time.Duration, failed bool) {
+	if rt < 0 {
+		rt = 0
+	}
 	b, _ := w.current(now)
 	b.counts[Complete].Add(batch)
 	if failed {
 		b.counts[Error].Add(batch)
 	}
-	b.addRT(rt)
-}
-
-func (b *bucket) addRT(rt time.Duration) {
-	if rt < 0 {
-		rt = 0
-	}
-	b.counts[RTSum].Add(int64(rt))
-	b.counts[RTCount].Add(1)
+	b.counts[RTSum].Add(int64(rt) * batch)
 	v := int64(rt) + 1
 	for {
 		old := b.minRT.Load()
@@ -126,8 +129,8 @@ func (w *Window) current(now int64) (*bucket, int64) {
 	if now < 0 {
 		now = 0
 	}
-	epoch := now / w.bucketNanos
-	b := &w.buckets[epoch%int64(len(w.buckets))]
+	epoch := w.epoch(now)
+	b := w.slot(epoch)
 	want := epoch << 1
 	for {
 		s := b.state.Load()
@@ -149,15 +152,35 @@ func (w *Window) current(now int64) (*bucket, int64) {
 	}
 }
 
+func (w *Window) slot(epoch int64) *bucket { return &w.buckets[epoch&w.mask] }
+
+// epoch returns now / bucketNanos for now >= 0. A 64-bit division costs tens
+// of cycles on the hot path; a multiplication by the reciprocal is off by at
+// most one, which the two comparisons put right.
+// Below 4096 ns per bucket the product can be off by more (float64 has 53
+// bits), so such windows divide.
+func (w *Window) epoch(now int64) int64 {
+	if w.bucketNanos < 4096 {
+		return now / w.bucketNanos
+	}
+	e := int64(float64(now) * w.perNano)
+	if e*w.bucketNanos > now {
+		e--
+	} else if (e+1)*w.bucketNanos <= now {
+		e++
+	}
+	return e
+}
+
 // Sum returns the count of e over the window ending at now: the bucket
-// holding now and the buckets before it, len(buckets) in all.
+// holding now and the buckets before it, one interval in all.
 func (w *Window) Sum(now int64, e Event) int64 {
 	from, to := w.span(now)
 	return w.SumBetween(e, from, to)
 }
 
-// SumBetween returns the count of e in the buckets of the ring whose start
-// time is in [from, to).
+// SumBetween returns the count of e in the buckets, window or history, whose
+// start time is in [from, to).
 func (w *Window) SumBetween(e Event, from, to int64) int64 {
 	var sum int64
 	for i := range w.buckets {
@@ -177,8 +200,8 @@ func (w *Window) SumBetween(e Event, from, to int64) int64 {
 // Counts is a reading of every counter of a window.
 type Counts struct {
 	Pass, Block, Complete, Error int64
-	RTSum                        time.Duration
-	RTCount                      int64
+	// RTSum is the sum of response times times their batch counts.
+	RTSum time.Duration
 	// MinRT is the smallest response time recorded, or 0 if none was.
 	MinRT time.Duration
 }
@@ -186,6 +209,12 @@ type Counts struct {
 // Read returns every counter over the window ending at now.
 func (w *Window) Read(now int64) Counts {
 	from, to := w.span(now)
+	return w.ReadBetween(from, to)
+}
+
+// ReadBetween returns every counter of the buckets, window or history, whose
+// start time is in [from, to).
+func (w *Window) ReadBetween(from, to int64) Counts {
 	var c Counts
 	minRT := int64(math.MaxInt64)
 	for i := range w.buckets {
@@ -207,7 +236,6 @@ func (w *Window) Read(now int64) Counts {
 		c.Complete += v[Complete]
 		c.Error += v[Error]
 		c.RTSum += time.Duration(v[RTSum])
-		c.RTCount += v[RTCount]
 		if m != 0 && m-1 < minRT {
 			minRT = m - 1
 		}
@@ -222,8 +250,8 @@ func (w *Window) span(now int64) (from, to int64) {
 	if now < 0 {
 		now = 0
 	}
-	to = (now/w.bucketNanos + 1) * w.bucketNanos
-	return to - w.bucketNanos*int64(len(w.buckets)), to
+	to = (w.epoch(now) + 1) * w.bucketNanos
+	return to - w.bucketNanos*w.inWindow, to
 }
 
 func (w *Window) startIn(state, from, to int64) bool {

@@ -8,7 +8,7 @@ import (
 
 func mustWindow(t *testing.T, interval time.Duration, buckets int) *Window {
 	t.Helper()
-	w, err := NewWindow(interval, buckets)
+	w, err := NewWindow(interval, buckets, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -20,7 +20,7 @@ func TestNewWindowRejectsUnevenBuckets(t *testing.T) {
 		interval time.Duration
 		buckets  int
 	}{{time.Second, 0}, {0, 10}, {time.Second, 7}, {-time.Second, 10}} {
-		if _, err := NewWindow(tc.interval, tc.buckets); err == nil {
+		if _, err := NewWindow(tc.interval, tc.buckets, 0); err == nil {
 			t.Errorf("NewWindow(%v, %d) = nil error", tc.interval, tc.buckets)
 		}
 	}
@@ -78,17 +78,16 @@ func TestWindowRead(t *testing.T) {
 	w.Add(now, Block, 2)
 	w.Add(now, Complete, 3)
 	w.Add(now, Error, 1)
-	w.AddRT(now, 30*time.Millisecond)
-	w.AddRT(now+int64(200*time.Millisecond), 10*time.Millisecond)
-	w.AddRT(now, 20*time.Millisecond)
+	w.AddCompletion(now, 1, 30*time.Millisecond, false)
+	w.AddCompletion(now+int64(200*time.Millisecond), 2, 10*time.Millisecond, true)
 	c := w.Read(now + int64(200*time.Millisecond))
-	want := Counts{Pass: 4, Block: 2, Complete: 3, Error: 1, RTSum: 60 * time.Millisecond, RTCount: 3, MinRT: 10 * time.Millisecond}
+	want := Counts{Pass: 4, Block: 2, Complete: 6, Error: 3, RTSum: 50 * time.Millisecond, MinRT: 10 * time.Millisecond}
 	if c != want {
 		t.Fatalf("Read = %+v, want %+v", c, want)
 	}
 	// A zero response time is a real minimum, not "none".
-	w.AddRT(now, 0)
-	if c := w.Read(now); c.MinRT != 0 || c.RTCount != 3 {
+	w.AddCompletion(now, 1, 0, false)
+	if c := w.Read(now); c.MinRT != 0 || c.Complete != 5 {
 		t.Fatalf("after zero RT: %+v", c)
 	}
 	if c := w.Read(now + int64(5*time.Second)); c != (Counts{}) {
@@ -161,11 +160,92 @@ func TestWindowZeroAlloc(t *testing.T) {
 	allocs := testing.AllocsPerRun(1000, func() {
 		now += int64(7 * time.Millisecond)
 		w.Add(now, Pass, 1)
-		w.AddRT(now, time.Millisecond)
+		w.AddCompletion(now, 1, time.Millisecond, false)
 		_ = w.Sum(now, Pass)
 		_ = w.Read(now)
 	})
 	if allocs != 0 {
 		t.Fatalf("allocs per add+read = %v, want 0", allocs)
+	}
+}
+
+func TestWindowHistory(t *testing.T) {
+	w, err := NewWindow(time.Second, 10, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := int64(1_700_000_000) * int64(time.Second)
+	w.Add(base, Pass, 7)
+	later := base + int64(1500*time.Millisecond)
+	w.Add(later, Pass, 1)
+	if got := w.Sum(later, Pass); got != 1 {
+		t.Fatalf("Sum covers the interval only: %d, want 1", got)
+	}
+	if got := w.SumBetween(Pass, base, base+int64(time.Second)); got != 7 {
+		t.Fatalf("history bucket: %d, want 7", got)
+	}
+	if w.Interval() != time.Second {
+		t.Fatalf("Interval() = %v", w.Interval())
+	}
+}
+
+func TestNodeRatesCountTheOldBucketProRata(t *testing.T) {
+	n, err := NewNode(time.Second, 10)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := int64(time.Millisecond)
+	base := int64(1_700_000_000) * int64(time.Second)
+	n.Window().Add(base, Pass, 10)        // bucket [0, 100ms)
+	n.Window().Add(base+500*ms, Pass, 20) // bucket [500, 600ms)
+	n.Window().AddCompletion(base+500*ms, 1, 4*time.Millisecond, false)
+	for _, tc := range []struct {
+		at   int64
+		want float64
+	}{
+		{base + 999*ms, 30},   // both buckets inside the last second
+		{base + 1000*ms, 30},  // [0, 100ms) is the history bucket, still wholly inside
+		{base + 1050*ms, 25},  // half of it has slid out
+		{base + 1100*ms, 20},  // all of it has
+		{base + 1599*ms, 0.2}, // 1 ms of [500, 600ms) is left inside
+		{base + 1700*ms, 0},
+	} {
+		if got := n.Rates(tc.at).Pass; got < tc.want-1e-9 || got > tc.want+1e-9 {
+			t.Errorf("at +%dms: pass rate %v, want %v", (tc.at-base)/ms, got, tc.want)
+		}
+	}
+	if r := n.Rates(base + 600*ms); r.AvgRT != 4*time.Millisecond || r.MinRT != 4*time.Millisecond || r.Complete != 1 {
+		t.Fatalf("RT rates %+v", r)
+	}
+}
+
+// TestEpochMatchesDivision checks the division-free epoch against plain
+// division at bucket edges and at random times.
+func TestEpochMatchesDivision(t *testing.T) {
+	for _, interval := range []time.Duration{time.Second, 3 * time.Second, 70 * time.Millisecond, 10, time.Hour} {
+		w := mustWindow(t, interval, 10)
+		bn := w.bucketNanos
+		check := func(now int64) {
+			if got, want := w.epoch(now), now/bn; got != want {
+				t.Fatalf("bucket %d ns: epoch(%d) = %d, want %d", bn, now, got, want)
+			}
+		}
+		for _, base := range []int64{0, 1, bn, 1_700_000_000_000_000_000, 1<<62 - 1, 4_102_444_800_000_000_000} {
+			e := base / bn
+			for d := int64(-2); d <= 2; d++ {
+				if now := (e+d)*bn - 1; now >= 0 {
+					check(now)
+					check(now + 1)
+					check(now + 2)
+				}
+			}
+		}
+		x := uint64(88172645463325252)
+		for i := 0; i < 200000; i++ {
+			x ^= x << 13
+			x ^= x >> 7
+			x ^= x << 17
+			check(int64(x >> 1))
+		}
 	}
 }
