@@ -221,15 +221,12 @@ func (t *ticket) rollback(b *binding, r *resource) {
 // check runs the checks in order and returns the error of the first that
 // blocks, or nil.
 func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, now int64, args []any, t *ticket) error {
-	// The entry counts as in flight from here, queueing included.
 	if b.isolation != nil {
 		if !r.node.TryAcquire(b.isolationLimit) {
 			return b.isolation
 		}
-	} else {
-		r.node.AddConcurrency(1)
+		t.acquired = true
 	}
-	t.acquired = true
 	for i := range b.flow {
 		fb := &b.flow[i]
 		wait, res, ok := fb.c.Check(now, p.batch)
@@ -242,7 +239,14 @@ func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, 
 		}
 	}
 	if len(e.checkers) > 0 {
-		return e.runCheckers(ctx, r.name, p, args)
+		if err := e.runCheckers(ctx, r.name, p, args); err != nil {
+			return err
+		}
+	}
+	// Passed: the entry counts as in flight from here, queueing included.
+	if !t.acquired {
+		r.node.AddConcurrency(1)
+		t.acquired = true
 	}
 	return nil
 }

@@ -44,9 +44,10 @@ const intro = `Sluice quickstart: one engine guards four simulated endpoints.
 `
 
 const legend = `Each second, per resource: passed/s and blocked/s over the last second
-(eng.Stats), avg RT = mean Entry-to-Exit time of the calls that finished in it,
-in flight = calls between Entry and Exit now, queued = mean time the calls that
-passed this second waited inside Entry for their turn (measured here).
+(eng.Stats), avg RT = mean Entry-to-Exit time of the calls that finished in it
+(queueing included), in flight = calls between Entry and Exit now (queued ones
+included), queued = mean time the calls that passed this second waited inside
+Entry for their turn (measured here).
 `
 
 // endpoint is one simulated resource and the traffic offered to it.
@@ -167,18 +168,12 @@ func run(ctx context.Context, out io.Writer, duration time.Duration) error {
 	fmt.Fprintf(out, "%5s  %-15s %9s %10s %9s %10s %9s\n",
 		"time", "resource", "passed/s", "blocked/s", "avg RT", "in flight", "queued")
 
-	// Stats sums ten 100 ms buckets, the current one included, and the
-	// buckets follow the wall clock. Start the traffic (so every burst) 20 ms
-	// into a bucket and read 90 ms into one: each reading covers 0.99 s, and
-	// no burst lands on it.
-	sleepToBucketOffset(20 * time.Millisecond)
 	traffic, stopTraffic := context.WithCancel(ctx)
 	defer stopTraffic()
 	var wg sync.WaitGroup
 	for _, ep := range endpoints {
 		ep.drive(traffic, &wg, func(ctx context.Context) bool { return ep.call(ctx, eng) })
 	}
-	sleepToBucketOffset(90 * time.Millisecond)
 
 	rows := max(1, int(duration.Round(time.Second)/time.Second))
 	tick := time.NewTicker(time.Second)
@@ -210,17 +205,6 @@ report:
 		fmt.Fprintf(out, "  %-15s passed %6d   blocked %6d\n", ep.name, ep.passed.Load(), ep.blocked.Load())
 	}
 	return nil
-}
-
-// sleepToBucketOffset sleeps until the wall clock is offset past a multiple
-// of 100 ms, the length of a statistics bucket.
-func sleepToBucketOffset(offset time.Duration) {
-	now := time.Now()
-	at := now.Truncate(100 * time.Millisecond).Add(offset)
-	if at.Before(now) {
-		at = at.Add(100 * time.Millisecond)
-	}
-	time.Sleep(at.Sub(now))
 }
 
 // call makes one guarded call to the endpoint and reports whether it passed.
