@@ -174,3 +174,42 @@ func ExampleWithChecker() {
 	// sluice: "GET /orders" blocked by Custom rule: custom check: no tenant
 	// <nil>
 }
+
+// A MemoryAdaptive rule lowers the threshold as memory use rises: here from
+// 100 per second at 1 GiB or less down to 10 per second at 2 GiB or more.
+// WithMemoryUsage stands in for the process's real memory reading.
+func Example_flowMemoryAdaptive() {
+	used := uint64(3 << 29) // 1.5 GiB: halfway between the water marks
+	eng := sluice.New(
+		sluice.WithClock(clock.NewManual(time.Unix(0, 0))),
+		sluice.WithMemoryUsage(func() (uint64, error) { return used, nil }))
+	_ = eng.LoadFlowRules([]flow.Rule{{Resource: "import", Strategy: flow.MemoryAdaptive,
+		LowMemUsageThreshold: 100, HighMemUsageThreshold: 10,
+		MemLowWaterMark: 1 << 30, MemHighWaterMark: 2 << 30}})
+	passed := 0
+	for i := 0; i < 200; i++ {
+		if p, err := eng.Entry(context.Background(), "import"); err == nil {
+			passed++
+			p.Exit()
+		}
+	}
+	fmt.Println("passed at 1.5 GiB:", passed)
+	// Output: passed at 1.5 GiB: 55
+}
+
+// A Regex rule applies to every resource whose whole name matches, with a
+// separate count for each.
+func Example_flowRegex() {
+	eng := sluice.New()
+	_ = eng.LoadFlowRules([]flow.Rule{{Resource: `GET /api/.*`, Regex: true, Threshold: 1}})
+	for _, name := range []string{"GET /api/users", "GET /api/users", "GET /api/items", "GET /health"} {
+		p, err := eng.Entry(context.Background(), name)
+		fmt.Printf("%-15s blocked=%v\n", name, errors.Is(err, sluice.ErrBlocked))
+		p.Exit()
+	}
+	// Output:
+	// GET /api/users  blocked=false
+	// GET /api/users  blocked=true
+	// GET /api/items  blocked=false
+	// GET /health     blocked=false
+}

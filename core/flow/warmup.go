@@ -5,27 +5,8 @@ import (
 	"sync/atomic"
 )
 
-// warmUp keeps the token state of a WarmUp rule, after Guava's
-// SmoothWarmingUp (the model Sentinel uses).
-//
-// With T = Threshold per interval, P = WarmUpPeriod in intervals and
-// c = WarmUpColdFactor:
-//
-//	warning tokens  W = T·P / (c − 1)
-//	max tokens      M = W + 2·T·P / (1 + c)
-//	slope           s = (c − 1) / T / (M − W)
-//	rate(S)         = T                          if S <= W
-//	                = 1 / ((S − W)·s + 1/T)      if S > W
-//
-// rate(M) is T/c (cold) and rate(W) is T (warm). The stored tokens S start at
-// M. At the first check of each interval, with p the permits passed in the
-// previous interval and k the whole intervals since the last update:
-//
-//	S = min(S + k·T, M)   if S < W, or if p < floor(T/c) (idle: cooling)
-//	S = max(S − p, 0)
-//
-// So sustained traffic spends tokens and warms the resource up over about
-// WarmUpPeriod, and idleness refills them and cools it down again.
+// warmUp keeps the token state of a WarmUp rule; see WarmUpRate for the
+// model.
 type warmUp struct {
 	threshold, warning, max, slope float64
 	coldRate                       float64 // floor(T/c): fewer passes than this is idle
@@ -48,8 +29,29 @@ func newWarmUp(r *Rule) *warmUp {
 }
 
 // WarmUpRate returns the permits per interval a WarmUp rule allows with S
-// stored tokens (see Strategy WarmUp). It is exported for documentation and
-// tests of the curve.
+// stored tokens. It is exported to document the curve, which follows
+// Guava's SmoothWarmingUp (the model Sentinel uses).
+//
+// With T = Threshold per interval, P = WarmUpPeriod in intervals and
+// c = WarmUpColdFactor:
+//
+//	warning tokens  W = T·P / (c − 1)
+//	max tokens      M = W + 2·T·P / (1 + c)
+//	slope           s = (c − 1) / T / (M − W)
+//	rate(S)         = T                          if S <= W
+//	                = 1 / ((S − W)·s + 1/T)      if S > W
+//
+// rate(M) is T/c (cold) and rate(W) is T (warm). The stored tokens S start at
+// M. At the first check of each interval, with p the permits passed in the
+// previous interval and k the whole intervals since the last update:
+//
+//	S = min(S + k·T, M)   if S < W, or if p < floor(T/c) (idle: cooling)
+//	S = max(S − p, 0)
+//
+// So sustained traffic spends tokens and warms the resource up over about
+// WarmUpPeriod, and idleness refills them and cools it down again. Within an
+// interval the rate is fixed; Reject counts it over a sliding interval, as
+// for Direct.
 func WarmUpRate(r Rule, storedTokens float64) float64 {
 	return newWarmUp(&r).rateFor(storedTokens)
 }
