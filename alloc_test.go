@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/sluice-go/sluice"
+	"github.com/sluice-go/sluice/core/circuitbreaker"
 	"github.com/sluice-go/sluice/core/clock"
 	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/isolation"
@@ -20,6 +21,8 @@ func TestEntryExitDoesNotAllocate(t *testing.T) {
 	err := eng.LoadRules(sluice.Rules{
 		Flow:      []flow.Rule{{Resource: "r", Threshold: 1e12}, {Resource: "blocked", Threshold: 0}},
 		Isolation: []isolation.Rule{{Resource: "r", Threshold: 1000}},
+		CircuitBreaker: []circuitbreaker.Rule{{Resource: "r", Strategy: circuitbreaker.ErrorRatio, Threshold: 0.5,
+			MinRequestAmount: 1 << 40, RetryTimeout: time.Second}},
 	})
 	if err != nil {
 		t.Fatal(err)

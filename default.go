@@ -4,6 +4,7 @@ import (
 	"context"
 	"sync/atomic"
 
+	"github.com/sluice-go/sluice/core/circuitbreaker"
 	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/isolation"
 )
@@ -50,6 +51,11 @@ func LoadFlowRules(rules []flow.Rule) error { return Default().LoadFlowRules(rul
 
 // LoadIsolationRules calls Default().LoadIsolationRules.
 func LoadIsolationRules(rules []isolation.Rule) error { return Default().LoadIsolationRules(rules) }
+
+// LoadCircuitBreakerRules calls Default().LoadCircuitBreakerRules.
+func LoadCircuitBreakerRules(rules []circuitbreaker.Rule) error {
+	return Default().LoadCircuitBreakerRules(rules)
+}
 
 // Stats calls Default().Stats.
 func Stats(resource string) (ResourceStats, bool) { return Default().Stats(resource) }

@@ -27,6 +27,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/sluice-go/sluice/core/circuitbreaker"
 	"github.com/sluice-go/sluice/core/clock"
 	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/stat"
@@ -37,12 +38,15 @@ import (
 // goroutine of its own for the features in this package.
 type Engine struct {
 	clock        clock.Clock
+	realClock    bool // clock is clock.Real(): read it without an interface call
 	log          *slog.Logger
 	maxResources int64
 	statInterval time.Duration
 	statBuckets  int
 	checkers     []Checker
+	isFailure    func(error) bool
 	memory       memorySampler
+	listeners    listeners
 
 	resources     sync.Map // string -> *resource
 	resourceCount atomic.Int64
@@ -73,12 +77,19 @@ func New(opts ...Option) *Engine {
 		statInterval: cfg.statInterval,
 		statBuckets:  cfg.statBuckets,
 		checkers:     cfg.checkers,
+		isFailure:    cfg.isFailure,
+		listeners:    listeners{fns: cfg.listeners, log: cfg.logger},
+	}
+	if e.isFailure == nil {
+		e.isFailure = DefaultIsFailure
 	}
 	if e.clock == nil {
 		e.clock = clock.Real()
 	}
+	e.realClock = clock.IsReal(e.clock)
 	if e.log == nil {
 		e.log = slog.Default()
+		e.listeners.log = e.log
 	}
 	if e.maxResources < 1 {
 		e.maxResources = DefaultMaxResources
@@ -93,11 +104,16 @@ func New(opts ...Option) *Engine {
 	return e
 }
 
-// Close releases what the engine started. The engine stays usable: entries
-// are still checked against the rules in force. Close is safe to call more
-// than once and always returns nil today; the error is for parts that stop
-// sources or exporters.
-func (e *Engine) Close() error { return nil }
+// Close stops what the engine started: the goroutine that delivers state
+// changes to listeners (after delivering those already queued). The engine
+// stays usable: entries are still checked against the rules in force, but
+// later state changes reach no listener. Close is safe to call more than
+// once; it returns nil (the error is for parts that stop sources or
+// exporters).
+func (e *Engine) Close() error {
+	e.listeners.close()
+	return nil
+}
 
 // lookup returns the tracked resource called name, creating it if the bound
 // allows. It returns nil for a resource past the bound.
@@ -153,7 +169,7 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 	if b == nil || b.rules != rs {
 		b = e.bind(r, rs)
 	}
-	now := e.clock.Nanos()
+	now := e.now()
 	var t ticket
 	defer func() {
 		if v := recover(); v != nil {
@@ -171,15 +187,15 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 	if t.wait > 0 {
 		if blocked := e.queue(ctx, r, &t); blocked != nil {
 			t.rollback(b, r)
-			r.node.Window().Add(e.clock.Nanos(), stat.Block, p.batch)
+			r.node.Window().Add(e.now(), stat.Block, p.batch)
 			p.err = blocked
 			return false
 		}
-		r.node.Window().Add(e.clock.Nanos(), stat.Pass, p.batch)
+		r.node.Window().Add(e.now(), stat.Pass, p.batch)
 	} else {
 		r.node.Window().Add(now, stat.Pass, p.batch)
 	}
-	p.res, p.start = r, now
+	p.res, p.bound, p.start, p.probes = r, b, now, t.probes
 	return true
 }
 
@@ -188,10 +204,11 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 type ticket struct {
 	acquired bool // the entry's unit of concurrency
 	nflow    int  // flow reservations taken, in b.flow order
-	res      [4]flow.Reservation
+	res      [2]flow.Reservation
 	more     []flow.Reservation
 	wait     time.Duration
 	waitBy   *flowBinding // the rule asking for the longest wait
+	probes   probes       // per breaker of the binding, in order
 }
 
 func (t *ticket) reserve(r flow.Reservation) {
@@ -212,6 +229,10 @@ func (t *ticket) rollback(b *binding, r *resource) {
 		}
 	}
 	t.nflow = 0
+	for i := range b.breakers {
+		b.breakers[i].b.Release(t.probes.get(i))
+	}
+	t.probes = probes{}
 	if t.acquired {
 		r.node.AddConcurrency(-1)
 		t.acquired = false
@@ -237,6 +258,17 @@ func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, 
 		if wait > t.wait {
 			t.wait, t.waitBy = wait, fb
 		}
+	}
+	for i := range b.breakers {
+		bb := &b.breakers[i]
+		probe, ok := bb.b.Allow(now)
+		if !ok {
+			if bb.b.State() == circuitbreaker.HalfOpen {
+				return bb.probing
+			}
+			return bb.open
+		}
+		t.probes.set(i, probe)
 	}
 	if len(e.checkers) > 0 {
 		if err := e.runCheckers(ctx, r.name, p, args); err != nil {
@@ -280,9 +312,49 @@ func (e *Engine) queue(ctx context.Context, r *resource, t *ticket) error {
 	return nil
 }
 
+// now reads the engine's clock.
+func (e *Engine) now() int64 {
+	if e.realClock {
+		return clock.RealNanos()
+	}
+	return e.clock.Nanos()
+}
+
 func durationBetween(from, to int64) time.Duration {
 	if to < from {
 		return 0
 	}
 	return time.Duration(to - from)
+}
+
+// probes holds the probe token an entry took from each breaker of its
+// binding, by the breaker's position; most resources have one breaker or
+// none, so the first two are kept inline.
+type probes struct {
+	first [2]circuitbreaker.Probe
+	more  []circuitbreaker.Probe
+}
+
+func (ps *probes) set(i int, p circuitbreaker.Probe) {
+	if i < len(ps.first) {
+		ps.first[i] = p
+		return
+	}
+	if p == (circuitbreaker.Probe{}) && i-len(ps.first) >= len(ps.more) {
+		return
+	}
+	for len(ps.more) <= i-len(ps.first) {
+		ps.more = append(ps.more, circuitbreaker.Probe{})
+	}
+	ps.more[i-len(ps.first)] = p
+}
+
+func (ps *probes) get(i int) circuitbreaker.Probe {
+	if i < len(ps.first) {
+		return ps.first[i]
+	}
+	if i-len(ps.first) < len(ps.more) {
+		return ps.more[i-len(ps.first)]
+	}
+	return circuitbreaker.Probe{}
 }

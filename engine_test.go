@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"reflect"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -396,7 +397,7 @@ func TestExitTwiceAndSetErrorAfterExit(t *testing.T) {
 	st, _ := eng.Stats("r")
 	want := sluice.ResourceStats{Resource: "r", PassQPS: 3, CompleteQPS: 3, ErrorQPS: 3,
 		AvgRT: 40 * time.Millisecond, MinRT: 40 * time.Millisecond}
-	if st != want {
+	if !reflect.DeepEqual(st, want) {
 		t.Fatalf("stats %+v, want %+v", st, want)
 	}
 	var nilPermit *sluice.Permit

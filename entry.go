@@ -59,6 +59,8 @@ func WithAttachment(key, value any) EntryOption {
 type Permit struct {
 	eng     *Engine
 	res     *resource // nil: untracked, nothing to record
+	bound   *binding  // the rules that admitted the entry
+	probes  probes    // probe tokens from its circuit breakers
 	start   int64
 	batch   int64
 	traffic TrafficType
@@ -74,9 +76,11 @@ func (p *Permit) Resource() string {
 	return p.res.name
 }
 
-// SetError records err as the outcome of the guarded work; it counts as an
-// error in the resource's statistics when the permit exits. A nil err, or a
-// call after Exit, does nothing.
+// SetError records err as the outcome of the guarded work. When the permit
+// exits, it counts as a failure in the resource's error statistics and
+// circuit breakers if the engine's error classifier says so (see
+// WithErrorClassifier; by default every error but context.Canceled). A nil
+// err, or a call after Exit, does nothing.
 func (p *Permit) SetError(err error) {
 	if p == nil || p.exited || err == nil {
 		return
@@ -95,9 +99,14 @@ func (p *Permit) Exit() {
 	if p.res == nil {
 		return
 	}
-	now := p.eng.clock.Nanos()
-	p.res.node.Window().AddCompletion(now, p.batch, durationBetween(p.start, now), p.err != nil)
+	now := p.eng.now()
+	rt := durationBetween(p.start, now)
+	failed := p.err != nil && (p.err == errPanicked || p.eng.isFailure(p.err))
+	p.res.node.Window().AddCompletion(now, p.batch, rt, failed)
 	p.res.node.AddConcurrency(-1)
+	for i := range p.bound.breakers {
+		p.bound.breakers[i].b.Done(now, rt, failed, p.probes.get(i))
+	}
 }
 
 // Entry asks to enter resource. On success it returns a Permit to Exit when
@@ -107,7 +116,8 @@ func (p *Permit) Exit() {
 // Cause is ctx.Err(), when ctx is done, and a wait longer than ctx's
 // remaining deadline is not started.
 //
-// Checks run in order: isolation, flow, then custom checkers.
+// Checks run in order: isolation, flow, circuit breakers, then custom
+// checkers.
 func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption) (*Permit, error) {
 	// Kept small enough to inline, so that a Permit that does not outlive
 	// the caller's frame lives on the caller's stack.

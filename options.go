@@ -1,9 +1,12 @@
 package sluice
 
 import (
+	"context"
+	"errors"
 	"log/slog"
 	"time"
 
+	"github.com/sluice-go/sluice/core/circuitbreaker"
 	"github.com/sluice-go/sluice/core/clock"
 )
 
@@ -18,6 +21,8 @@ type config struct {
 	statBuckets  int
 	memoryUsage  func() (uint64, error)
 	checkers     []Checker
+	listeners    []func(circuitbreaker.StateChange)
+	isFailure    func(error) bool
 }
 
 // Defaults for New.
@@ -39,6 +44,7 @@ func defaultConfig() config {
 		statInterval: DefaultStatInterval,
 		statBuckets:  DefaultStatBuckets,
 		memoryUsage:  goRuntimeMemory,
+		isFailure:    DefaultIsFailure,
 	}
 }
 
@@ -80,3 +86,26 @@ func WithMemoryUsage(f func() (uint64, error)) Option {
 func WithChecker(c Checker) Option {
 	return func(o *config) { o.checkers = append(o.checkers, c) }
 }
+
+// WithStateListener registers f to hear every circuit-breaker state change.
+// Listeners run on a goroutine of the engine's, never on a caller's request
+// path: in order of the changes, one at a time, each listener in the order
+// registered. A slow listener only delays later deliveries (past 1024
+// waiting changes, new ones are dropped and logged); a panic in one is
+// recovered and logged. The goroutine starts at the first state change and
+// stops in Close, after delivering the changes already queued.
+func WithStateListener(f func(circuitbreaker.StateChange)) Option {
+	return func(o *config) { o.listeners = append(o.listeners, f) }
+}
+
+// WithErrorClassifier sets which errors given to Permit.SetError (or
+// returned by Do's function) count as failures, for error statistics and
+// circuit breakers. The default is DefaultIsFailure.
+func WithErrorClassifier(isFailure func(error) bool) Option {
+	return func(o *config) { o.isFailure = isFailure }
+}
+
+// DefaultIsFailure counts every error as a failure except those matching
+// context.Canceled: a caller that gave up says nothing about the resource.
+// A panic in a function run by Do always counts.
+func DefaultIsFailure(err error) bool { return !errors.Is(err, context.Canceled) }

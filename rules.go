@@ -8,6 +8,7 @@ import (
 	"sync"
 
 	"github.com/sluice-go/sluice/core/base"
+	"github.com/sluice-go/sluice/core/circuitbreaker"
 	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/isolation"
 	"github.com/sluice-go/sluice/core/stat"
@@ -16,15 +17,16 @@ import (
 // Rules is a complete rule set, one slice per family. A nil or empty slice
 // means no rules of that family.
 type Rules struct {
-	Flow      []flow.Rule      `json:"flow,omitempty"`
-	Isolation []isolation.Rule `json:"isolation,omitempty"`
+	Flow           []flow.Rule           `json:"flow,omitempty"`
+	Isolation      []isolation.Rule      `json:"isolation,omitempty"`
+	CircuitBreaker []circuitbreaker.Rule `json:"circuitBreaker,omitempty"`
 }
 
 // LoadRules replaces every family of rules at once. Every rule is validated
 // first: if any is invalid, nothing changes and the error (wrapping
 // ErrInvalidRule, one *RuleError per bad rule, joined) names each bad rule
 // and field. Rules equal to rules in force keep their state (windows,
-// warm-up, throttling queue); changed rules start afresh.
+// warm-up, throttling queue, breaker state); changed rules start afresh.
 func (e *Engine) LoadRules(r Rules) error {
 	return e.load(func(cur *Rules) { *cur = r })
 }
@@ -41,30 +43,74 @@ func (e *Engine) LoadIsolationRules(rules []isolation.Rule) error {
 	return e.load(func(cur *Rules) { cur.Isolation = rules })
 }
 
+// LoadCircuitBreakerRules replaces the circuit-breaker rules, leaving the
+// other families as they are; see LoadRules.
+func (e *Engine) LoadCircuitBreakerRules(rules []circuitbreaker.Rule) error {
+	return e.load(func(cur *Rules) { cur.CircuitBreaker = rules })
+}
+
 // Rules returns a copy of the rules in force.
-func (e *Engine) Rules() Rules {
-	rs := e.rules.Load()
-	return Rules{Flow: slices.Clone(rs.src.Flow), Isolation: slices.Clone(rs.src.Isolation)}
+func (e *Engine) Rules() Rules { return e.rules.Load().src.clone() }
+
+func (r Rules) clone() Rules {
+	return Rules{Flow: slices.Clone(r.Flow), Isolation: slices.Clone(r.Isolation),
+		CircuitBreaker: slices.Clone(r.CircuitBreaker)}
 }
 
 // ruleSet is an immutable compiled rule set, swapped in atomically.
 type ruleSet struct {
 	src       Rules // as loaded, copied
-	flow      []*flowRule
-	isolation []*isolationRule
+	flow      []*compiledRule[flow.Rule, *flow.Controller]
+	isolation []*compiledRule[isolation.Rule, struct{}]
+	breakers  []*compiledRule[circuitbreaker.Rule, *circuitbreaker.Breaker]
 }
 
-// flowRule is a compiled flow rule with its controllers, one per resource
-// it applies to, made on first use and kept across reloads of an equal rule.
-type flowRule struct {
-	rule        flow.Rule
-	pattern     *regexp.Regexp
-	controllers sync.Map // resource name -> *flow.Controller
+// compiledRule is a rule with its compiled pattern and its per-resource
+// state (a flow controller, a breaker), made on first use and kept across
+// reloads of an equal rule.
+type compiledRule[R comparable, S any] struct {
+	rule      R
+	pattern   *regexp.Regexp
+	instances sync.Map // resource name -> S
 }
 
-type isolationRule struct {
-	rule    isolation.Rule
-	pattern *regexp.Regexp
+// instance returns the rule's state for resource name, making it if needed.
+func (c *compiledRule[R, S]) instance(name string, make func() S) S {
+	if v, ok := c.instances.Load(name); ok {
+		return v.(S)
+	}
+	v, _ := c.instances.LoadOrStore(name, make())
+	return v.(S)
+}
+
+func (c *compiledRule[R, S]) applies(resource, name string) bool {
+	if c.pattern != nil {
+		return c.pattern.MatchString(name)
+	}
+	return resource == name
+}
+
+// compile compiles rules, reusing the compiled rule (and so its state) of
+// each rule equal to one in old.
+func compile[R comparable, S any](old []*compiledRule[R, S], rules []R, pattern func(*R) (string, bool)) []*compiledRule[R, S] {
+	reuse := map[R][]*compiledRule[R, S]{}
+	for _, c := range old {
+		reuse[c.rule] = append(reuse[c.rule], c)
+	}
+	out := make([]*compiledRule[R, S], 0, len(rules))
+	for _, r := range rules {
+		if prev := reuse[r]; len(prev) > 0 {
+			out = append(out, prev[0])
+			reuse[r] = prev[1:]
+			continue
+		}
+		c := &compiledRule[R, S]{rule: r}
+		if p, regex := pattern(&r); regex {
+			c.pattern = mustPattern(p)
+		}
+		out = append(out, c)
+	}
+	return out
 }
 
 func (e *Engine) load(change func(*Rules)) error {
@@ -73,28 +119,20 @@ func (e *Engine) load(change func(*Rules)) error {
 	old := e.rules.Load()
 	next := old.src
 	change(&next)
-	next = Rules{Flow: slices.Clone(next.Flow), Isolation: slices.Clone(next.Isolation)}
+	next = next.clone()
 	if err := validate(next); err != nil {
 		return err
 	}
-	rs := &ruleSet{src: next}
-	reuse := map[flow.Rule][]*flowRule{}
-	for _, fr := range old.flow {
-		reuse[fr.rule] = append(reuse[fr.rule], fr)
-	}
-	for _, r := range next.Flow {
-		if prev := reuse[r]; len(prev) > 0 {
-			rs.flow = append(rs.flow, prev[0])
-			reuse[r] = prev[1:]
-			continue
-		}
-		rs.flow = append(rs.flow, &flowRule{rule: r, pattern: mustPattern(r.Regex, r.Resource)})
-	}
-	for _, r := range next.Isolation {
-		rs.isolation = append(rs.isolation, &isolationRule{rule: r, pattern: mustPattern(r.Regex, r.Resource)})
+	rs := &ruleSet{
+		src:       next,
+		flow:      compile(old.flow, next.Flow, func(r *flow.Rule) (string, bool) { return r.Resource, r.Regex }),
+		isolation: compile(old.isolation, next.Isolation, func(r *isolation.Rule) (string, bool) { return r.Resource, r.Regex }),
+		breakers: compile(old.breakers, next.CircuitBreaker,
+			func(r *circuitbreaker.Rule) (string, bool) { return r.Resource, r.Regex }),
 	}
 	e.rules.Store(rs)
-	e.log.Info("sluice: rules loaded", "flow", len(rs.flow), "isolation", len(rs.isolation))
+	e.log.Info("sluice: rules loaded", "flow", len(rs.flow), "isolation", len(rs.isolation),
+		"circuitBreaker", len(rs.breakers))
 	return nil
 }
 
@@ -102,7 +140,10 @@ func (e *Engine) load(change func(*Rules)) error {
 // position.
 func validate(r Rules) error {
 	var errs []error
-	add := func(i int, err error) {
+	check := func(i int, err error) {
+		if err == nil {
+			return
+		}
 		var re *base.RuleError
 		if errors.As(err, &re) {
 			re.Index = i
@@ -110,35 +151,24 @@ func validate(r Rules) error {
 		errs = append(errs, err)
 	}
 	for i := range r.Flow {
-		if err := r.Flow[i].Validate(); err != nil {
-			add(i, err)
-		}
+		check(i, r.Flow[i].Validate())
 	}
 	for i := range r.Isolation {
-		if err := r.Isolation[i].Validate(); err != nil {
-			add(i, err)
-		}
+		check(i, r.Isolation[i].Validate())
+	}
+	for i := range r.CircuitBreaker {
+		check(i, r.CircuitBreaker[i].Validate())
 	}
 	return errors.Join(errs...)
 }
 
 // mustPattern compiles a validated pattern.
-func mustPattern(regex bool, p string) *regexp.Regexp {
-	if !regex {
-		return nil
-	}
+func mustPattern(p string) *regexp.Regexp {
 	re, err := base.CompilePattern(p)
 	if err != nil {
 		panic(fmt.Sprintf("sluice: pattern %q passed validation but does not compile: %v", p, err))
 	}
 	return re
-}
-
-func applies(pattern *regexp.Regexp, resource, name string) bool {
-	if pattern != nil {
-		return pattern.MatchString(name)
-	}
-	return resource == name
 }
 
 // binding is the rules of one rule set that apply to one resource, resolved
@@ -151,7 +181,8 @@ type binding struct {
 	isolation      *BlockError
 	isolationLimit int64
 
-	flow []flowBinding
+	flow     []flowBinding
+	breakers []breakerBinding
 }
 
 type flowBinding struct {
@@ -159,11 +190,18 @@ type flowBinding struct {
 	blocked *BlockError
 }
 
+type breakerBinding struct {
+	b *circuitbreaker.Breaker
+	// open and probing are the block errors for the Open state and for a
+	// half-open breaker whose probe slots are all taken.
+	open, probing *BlockError
+}
+
 // bind resolves the rules of rs that apply to r and stores the result on r.
 func (e *Engine) bind(r *resource, rs *ruleSet) *binding {
 	b := &binding{rules: rs}
 	for _, ir := range rs.isolation {
-		if !applies(ir.pattern, ir.rule.Resource, r.name) {
+		if !ir.applies(ir.rule.Resource, r.name) {
 			continue
 		}
 		if b.isolation == nil || ir.rule.Threshold < b.isolationLimit {
@@ -174,27 +212,33 @@ func (e *Engine) bind(r *resource, rs *ruleSet) *binding {
 		}
 	}
 	for _, fr := range rs.flow {
-		if !applies(fr.pattern, fr.rule.Resource, r.name) {
+		if !fr.applies(fr.rule.Resource, r.name) {
 			continue
 		}
-		c := e.controller(fr, r.name)
+		c := fr.instance(r.name, func() *flow.Controller {
+			return flow.NewController(fr.rule, flow.Env{
+				RefWindow:   func(ref string) *stat.Window { return e.track(ref).node.Window() },
+				MemoryUsage: e.memory.usage,
+			})
+		})
 		b.flow = append(b.flow, flowBinding{c: c, blocked: &BlockError{Resource: r.name, Type: BlockTypeFlow,
 			Rule: c.Rule(), Reason: flowReason(c.Rule())}})
 	}
+	for _, cr := range rs.breakers {
+		if !cr.applies(cr.rule.Resource, r.name) {
+			continue
+		}
+		br := cr.instance(r.name, func() *circuitbreaker.Breaker {
+			return circuitbreaker.NewBreaker(cr.rule, r.name, e.listeners.notify)
+		})
+		b.breakers = append(b.breakers, breakerBinding{b: br,
+			open: &BlockError{Resource: r.name, Type: BlockTypeCircuitBreaker, Rule: br.Rule(),
+				Reason: fmt.Sprintf("circuit open (%v)", br.Rule().Strategy)},
+			probing: &BlockError{Resource: r.name, Type: BlockTypeCircuitBreaker, Rule: br.Rule(),
+				Reason: fmt.Sprintf("circuit half-open, probes in flight (%v)", br.Rule().Strategy)}})
+	}
 	r.bound.Store(b)
 	return b
-}
-
-func (e *Engine) controller(fr *flowRule, name string) *flow.Controller {
-	if c, ok := fr.controllers.Load(name); ok {
-		return c.(*flow.Controller)
-	}
-	c := flow.NewController(fr.rule, flow.Env{
-		RefWindow:   func(ref string) *stat.Window { return e.track(ref).node.Window() },
-		MemoryUsage: e.memory.usage,
-	})
-	actual, _ := fr.controllers.LoadOrStore(name, c)
-	return actual.(*flow.Controller)
 }
 
 func flowReason(r *flow.Rule) string {

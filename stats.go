@@ -3,6 +3,8 @@ package sluice
 import (
 	"slices"
 	"time"
+
+	"github.com/sluice-go/sluice/core/circuitbreaker"
 )
 
 // ResourceStats is a reading of one resource's statistics over the engine's
@@ -22,6 +24,15 @@ type ResourceStats struct {
 	// Concurrency is the number of entries in flight now, counting those
 	// waiting in a Throttling queue.
 	Concurrency int64
+	// CircuitBreakers is the state of each circuit breaker on the resource,
+	// in rule order.
+	CircuitBreakers []BreakerStats
+}
+
+// BreakerStats is the state of one circuit breaker.
+type BreakerStats struct {
+	Rule  circuitbreaker.Rule
+	State circuitbreaker.State
 }
 
 // Stats returns the statistics of a tracked resource, and false if the
@@ -31,7 +42,10 @@ func (e *Engine) Stats(name string) (ResourceStats, bool) {
 	if !ok {
 		return ResourceStats{}, false
 	}
-	return e.stats(v.(*resource)), true
+	r := v.(*resource)
+	st := e.stats(r)
+	st.CircuitBreakers = e.breakerStats(r)
+	return st, true
 }
 
 // Resources returns the names of every tracked resource, sorted.
@@ -57,4 +71,18 @@ func (e *Engine) stats(r *resource) ResourceStats {
 		MinRT:       rt.MinRT,
 		Concurrency: r.node.Concurrency(),
 	}
+}
+
+// breakerStats returns the state of r's breakers under the rules in force.
+func (e *Engine) breakerStats(r *resource) []BreakerStats {
+	rs := e.rules.Load()
+	b := r.bound.Load()
+	if b == nil || b.rules != rs {
+		b = e.bind(r, rs)
+	}
+	var out []BreakerStats
+	for _, bb := range b.breakers {
+		out = append(out, BreakerStats{Rule: *bb.b.Rule(), State: bb.b.State()})
+	}
+	return out
 }

@@ -17,7 +17,17 @@ type realClock struct{}
 
 func (realClock) Now() time.Time { return time.Now() }
 
-func (realClock) Nanos() int64 { return originNanos + int64(time.Since(origin)) }
+func (realClock) Nanos() int64 { return RealNanos() }
+
+// RealNanos is Real().Nanos() without the interface call, for hot paths
+// that have checked IsReal.
+func RealNanos() int64 { return originNanos + int64(time.Since(origin)) }
+
+// IsReal reports whether c is the clock returned by Real.
+func IsReal(c Clock) bool {
+	_, ok := c.(realClock)
+	return ok
+}
 
 func (realClock) NewTimer(d time.Duration) Timer { return realTimer{time.NewTimer(d)} }
 

@@ -1,0 +1,226 @@
+package circuitbreaker
+
+import (
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/sluice-go/sluice/core/base"
+	"github.com/sluice-go/sluice/core/stat"
+)
+
+// State is a breaker's state.
+type State uint8
+
+const (
+	// Closed lets every call through and counts their outcomes.
+	Closed State = iota
+	// Open blocks every call until RetryTimeout has passed.
+	Open
+	// HalfOpen lets at most ProbeNum calls through at a time, as probes.
+	HalfOpen
+)
+
+var stateNames = []string{"Closed", "Open", "HalfOpen"}
+
+// String returns the state's name.
+func (s State) String() string { return base.EnumName("State", stateNames, uint8(s)) }
+
+// MarshalText returns the state's name.
+func (s State) MarshalText() ([]byte, error) { return base.MarshalEnum("State", stateNames, uint8(s)) }
+
+// StateChange describes one transition of a breaker.
+type StateChange struct {
+	// Resource is the resource the breaker guards.
+	Resource string
+	// Rule is the breaker's rule.
+	Rule *Rule
+	// From and To are the states before and after.
+	From, To State
+	// Value is what tripped the breaker on Closed → Open: the slow or
+	// error ratio, or the error count, in the window. On HalfOpen → Open it
+	// is the response time in seconds of the slow probe (SlowRequestRatio)
+	// or 1 for a failed probe; otherwise 0.
+	Value float64
+	// At is when the transition happened, on the engine's clock.
+	At time.Time
+}
+
+// Probe is a half-open breaker's token for one probe call, given back
+// through Done or Release. The zero Probe is "not a probe".
+type Probe struct {
+	gen  uint64 // half-open period it belongs to; 0 for none
+	slot int
+}
+
+// Breaker is the circuit breaker of one rule on one resource. It is safe
+// for concurrent use; in the Closed state Allow is one atomic load and Done
+// allocates nothing.
+type Breaker struct {
+	rule     Rule
+	resource string
+	notify   func(StateChange)
+
+	state     atomic.Uint32 // State
+	openUntil atomic.Int64  // nanos: when Open lets probes through
+	window    atomic.Pointer[stat.Window]
+
+	mu        sync.Mutex // serialises transitions and the half-open fields
+	gen       uint64     // increments on each entry to HalfOpen
+	probes    []int64    // start time of each probe in flight, 0 for a free slot
+	successes int64
+}
+
+// NewBreaker returns a Closed breaker for a valid rule (see Rule.Validate)
+// on resource. notify, if not nil, is called with every state change, under
+// the breaker's lock: it must not block.
+func NewBreaker(r Rule, resource string, notify func(StateChange)) *Breaker {
+	b := &Breaker{rule: r, resource: resource, notify: notify}
+	b.window.Store(b.newWindow())
+	return b
+}
+
+func (b *Breaker) newWindow() *stat.Window {
+	w, _ := stat.NewWindow(b.rule.Interval(), b.rule.Buckets(), 0) // shape validated
+	return w
+}
+
+// Rule returns the breaker's rule.
+func (b *Breaker) Rule() *Rule { return &b.rule }
+
+// State returns the breaker's state.
+func (b *Breaker) State() State { return State(b.state.Load()) }
+
+// Allow decides on a call at now. When ok, a non-zero probe must be given
+// back with Done when the call completes, or with Release if it never runs.
+func (b *Breaker) Allow(now int64) (probe Probe, ok bool) {
+	switch State(b.state.Load()) {
+	case Closed:
+		return Probe{}, true
+	case Open:
+		if now < b.openUntil.Load() {
+			return Probe{}, false
+		}
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	switch State(b.state.Load()) {
+	case Closed:
+		return Probe{}, true
+	case Open:
+		if now < b.openUntil.Load() {
+			return Probe{}, false
+		}
+		b.gen++
+		b.probes = make([]int64, b.rule.Probes())
+		b.successes = 0
+		b.setLocked(now, HalfOpen, 0)
+	}
+	// HalfOpen: take a free probe slot. A probe in flight for a whole
+	// RetryTimeout is taken as lost (its caller never exited) and its slot
+	// is reused, so the breaker cannot stay half-open for ever.
+	lost := now - int64(b.rule.RetryTimeout)
+	for i, started := range b.probes {
+		if started == 0 || started <= lost {
+			b.probes[i] = max(now, 1)
+			return Probe{gen: b.gen, slot: i}, true
+		}
+	}
+	return Probe{}, false
+}
+
+// Release gives back the slot of a probe whose call never ran (a later
+// check blocked it). It does nothing for the zero Probe or a stale one.
+func (b *Breaker) Release(p Probe) {
+	if p.gen == 0 {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.current(p) {
+		b.probes[p.slot] = 0
+	}
+}
+
+// current reports whether p is a probe of the half-open period in force.
+func (b *Breaker) current(p Probe) bool {
+	return State(b.state.Load()) == HalfOpen && p.gen == b.gen && p.slot < len(b.probes)
+}
+
+// Done records a completed call at now with response time rt; failed says
+// whether it counts as an error. p is the call's probe, or the zero Probe.
+func (b *Breaker) Done(now int64, rt time.Duration, failed bool, p Probe) {
+	bad := failed
+	if b.rule.Strategy == SlowRequestRatio {
+		bad = rt > b.rule.MaxAllowedRT
+	}
+	if p.gen != 0 {
+		b.probeDone(now, rt, bad, p)
+		return
+	}
+	w := b.window.Load()
+	w.Add(now, stat.Complete, 1)
+	if bad {
+		w.Add(now, stat.Error, 1)
+	}
+	if State(b.state.Load()) != Closed {
+		return
+	}
+	c := w.Read(now)
+	if c.Complete < b.rule.MinRequests() {
+		return
+	}
+	value := float64(c.Error)
+	if b.rule.Strategy != ErrorCount {
+		value /= float64(c.Complete)
+	}
+	if value < b.rule.Threshold {
+		return
+	}
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if State(b.state.Load()) == Closed {
+		b.openLocked(now, value)
+	}
+}
+
+func (b *Breaker) probeDone(now int64, rt time.Duration, bad bool, p Probe) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if !b.current(p) {
+		return // a probe of an earlier half-open period
+	}
+	b.probes[p.slot] = 0
+	if bad {
+		value := 1.0
+		if b.rule.Strategy == SlowRequestRatio {
+			value = rt.Seconds()
+		}
+		b.openLocked(now, value)
+		return
+	}
+	b.successes++
+	if b.successes >= b.rule.Probes() {
+		b.window.Store(b.newWindow()) // statistics restart from zero
+		b.setLocked(now, Closed, 0)
+	}
+}
+
+func (b *Breaker) openLocked(now int64, value float64) {
+	b.openUntil.Store(now + int64(b.rule.RetryTimeout))
+	b.setLocked(now, Open, value)
+}
+
+func (b *Breaker) setLocked(now int64, to State, value float64) {
+	from := State(b.state.Swap(uint32(to)))
+	if b.notify != nil && from != to {
+		b.notify(StateChange{Resource: b.resource, Rule: &b.rule, From: from, To: to, Value: value,
+			At: time.Unix(0, now)})
+	}
+}
+
+// Reason describes why a call is blocked in the breaker's current state.
+func (b *Breaker) Reason() string {
+	return fmt.Sprintf("circuit breaker %v (%v)", b.State(), b.rule.Strategy)
+}

@@ -1,0 +1,207 @@
+// Package circuitbreaker holds circuit-breaking rules and the breakers that
+// enforce them: a breaker opens when calls to a resource are too slow or
+// fail too often, blocks every call while open, then lets a few probe calls
+// through to decide whether to close again.
+package circuitbreaker
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/sluice-go/sluice/core/base"
+)
+
+// Strategy says what trips a breaker.
+type Strategy uint8
+
+const (
+	// SlowRequestRatio trips when the share of completed calls slower than
+	// MaxAllowedRT reaches Threshold. It is the zero value.
+	SlowRequestRatio Strategy = iota
+	// ErrorRatio trips when the share of completed calls that failed
+	// reaches Threshold.
+	ErrorRatio
+	// ErrorCount trips when the number of failed calls in the window
+	// reaches Threshold.
+	ErrorCount
+)
+
+var strategyNames = []string{"SlowRequestRatio", "ErrorRatio", "ErrorCount"}
+
+// String returns the strategy's name.
+func (s Strategy) String() string { return base.EnumName("Strategy", strategyNames, uint8(s)) }
+
+// MarshalText returns the strategy's name, such as "ErrorRatio".
+func (s Strategy) MarshalText() ([]byte, error) {
+	return base.MarshalEnum("Strategy", strategyNames, uint8(s))
+}
+
+// UnmarshalText parses a strategy's name.
+func (s *Strategy) UnmarshalText(b []byte) error {
+	v, err := base.UnmarshalEnum("Strategy", strategyNames, b)
+	*s = Strategy(v)
+	return err
+}
+
+// Defaults applied to zero fields.
+const (
+	DefaultStatInterval = time.Second
+	// DefaultStatBuckets cuts the interval into sliding buckets, so that a
+	// burst straddling a bucket edge is still counted whole (a single
+	// bucket, Sentinel's default, splits it between two windows).
+	DefaultStatBuckets = 10
+	DefaultProbeNum    = 1
+)
+
+// Rule configures a circuit breaker on a resource.
+//
+// The breaker counts the calls that complete (Exit) in a sliding window of
+// StatInterval. It is Closed at first and lets every call through. When a
+// call completes and the window holds at least MinRequestAmount calls whose
+// slow or error ratio (or error count) is >= Threshold, it opens: every call
+// is blocked for RetryTimeout. Then it is half-open: at most ProbeNum calls
+// at a time pass as probes. ProbeNum successful probes close it, with its
+// statistics restarted from zero; a failed (or, for SlowRequestRatio, slow)
+// probe opens it again for another RetryTimeout, and so does a half-open
+// period in which the probes do not all complete within RetryTimeout.
+type Rule struct {
+	// ID names the rule in errors, logs and state changes. Optional.
+	ID string `json:"id,omitempty"`
+	// Resource is the resource the rule guards, or a regular expression
+	// (RE2, matched against the whole name) when Regex is true; each
+	// matching resource then gets a breaker of its own.
+	Resource string `json:"resource"`
+	Regex    bool   `json:"regex,omitempty"`
+	// Strategy says what trips the breaker. Default SlowRequestRatio.
+	Strategy Strategy `json:"strategy"`
+	// RetryTimeout is how long the breaker stays open before it lets
+	// probes through. Required, > 0.
+	RetryTimeout time.Duration `json:"-"`
+	// MinRequestAmount is the fewest completed calls in the window that can
+	// trip the breaker. Zero means 1.
+	MinRequestAmount int64 `json:"minRequestAmount,omitempty"`
+	// StatInterval is the span of the sliding window. Zero means 1 s.
+	StatInterval time.Duration `json:"-"`
+	// StatBuckets is the number of buckets the window slides by. Zero means
+	// 10; it must divide StatInterval exactly.
+	StatBuckets int `json:"statBuckets,omitempty"`
+	// MaxAllowedRT: a call is slow when its response time is strictly
+	// greater. Required (> 0) for SlowRequestRatio, unused otherwise.
+	MaxAllowedRT time.Duration `json:"-"`
+	// Threshold is a ratio in (0, 1] for the ratio strategies, or a count
+	// (>= 1) for ErrorCount.
+	Threshold float64 `json:"threshold"`
+	// ProbeNum is how many probes may be in flight at once when half-open,
+	// and how many must succeed to close the breaker. Zero means 1.
+	ProbeNum int64 `json:"probeNum,omitempty"`
+}
+
+// Interval returns StatInterval or its default.
+func (r *Rule) Interval() time.Duration {
+	if r.StatInterval == 0 {
+		return DefaultStatInterval
+	}
+	return r.StatInterval
+}
+
+// Buckets returns StatBuckets or its default.
+func (r *Rule) Buckets() int {
+	if r.StatBuckets == 0 {
+		return DefaultStatBuckets
+	}
+	return r.StatBuckets
+}
+
+// Probes returns ProbeNum or its default.
+func (r *Rule) Probes() int64 {
+	if r.ProbeNum == 0 {
+		return DefaultProbeNum
+	}
+	return r.ProbeNum
+}
+
+// MinRequests returns MinRequestAmount, at least 1.
+func (r *Rule) MinRequests() int64 { return max(r.MinRequestAmount, 1) }
+
+// Validate checks the rule on its own. Its errors are *base.RuleError values
+// that wrap base.ErrInvalidRule and name the offending field.
+func (r *Rule) Validate() error {
+	bad := func(field, reason string, args ...any) error {
+		return &base.RuleError{Family: "circuit breaker", Index: -1, ID: r.ID, Resource: r.Resource,
+			Field: field, Reason: fmt.Sprintf(reason, args...)}
+	}
+	switch {
+	case r.Resource == "":
+		return bad("Resource", "must not be empty")
+	case r.Regex && !validPattern(r.Resource):
+		return bad("Resource", "invalid regular expression %q", r.Resource)
+	case int(r.Strategy) >= len(strategyNames):
+		return bad("Strategy", "unknown strategy %d", r.Strategy)
+	case r.RetryTimeout <= 0:
+		return bad("RetryTimeout", "must be > 0, got %v", r.RetryTimeout)
+	case r.MinRequestAmount < 0:
+		return bad("MinRequestAmount", "must be >= 0, got %d", r.MinRequestAmount)
+	case r.StatInterval < 0:
+		return bad("StatInterval", "must be >= 0, got %v", r.StatInterval)
+	case r.StatBuckets < 0 || int64(r.Interval())%int64(r.Buckets()) != 0:
+		return bad("StatBuckets", "must be >= 0 and divide StatInterval (%v) exactly, got %d", r.Interval(), r.StatBuckets)
+	case r.ProbeNum < 0:
+		return bad("ProbeNum", "must be >= 0, got %d", r.ProbeNum)
+	case math.IsNaN(r.Threshold) || math.IsInf(r.Threshold, 0):
+		return bad("Threshold", "must be a finite number, got %v", r.Threshold)
+	}
+	switch r.Strategy {
+	case SlowRequestRatio, ErrorRatio:
+		if !(r.Threshold > 0 && r.Threshold <= 1) {
+			return bad("Threshold", "must be a ratio in (0, 1] for %v, got %v", r.Strategy, r.Threshold)
+		}
+	case ErrorCount:
+		if r.Threshold < 1 {
+			return bad("Threshold", "must be a count >= 1 for ErrorCount, got %v", r.Threshold)
+		}
+	}
+	if r.Strategy == SlowRequestRatio && r.MaxAllowedRT <= 0 {
+		return bad("MaxAllowedRT", "must be > 0 for SlowRequestRatio, got %v", r.MaxAllowedRT)
+	}
+	if r.Strategy != SlowRequestRatio && r.MaxAllowedRT != 0 {
+		return bad("MaxAllowedRT", "only applies to SlowRequestRatio")
+	}
+	return nil
+}
+
+func validPattern(p string) bool {
+	_, err := base.CompilePattern(p)
+	return err == nil
+}
+
+type ruleFields Rule
+
+type ruleJSON struct {
+	*ruleFields
+	RetryTimeout base.Duration `json:"retryTimeout"`
+	StatInterval base.Duration `json:"statInterval,omitempty"`
+	MaxAllowedRT base.Duration `json:"maxAllowedRT,omitempty"`
+}
+
+// MarshalJSON writes the rule with the strategy as a name and durations as
+// Go duration strings ("500ms").
+func (r Rule) MarshalJSON() ([]byte, error) {
+	return json.Marshal(ruleJSON{(*ruleFields)(&r), base.Duration(r.RetryTimeout),
+		base.Duration(r.StatInterval), base.Duration(r.MaxAllowedRT)})
+}
+
+// UnmarshalJSON reads the form MarshalJSON writes. Unknown fields are an
+// error that names them.
+func (r *Rule) UnmarshalJSON(b []byte) error {
+	j := ruleJSON{(*ruleFields)(r), base.Duration(r.RetryTimeout),
+		base.Duration(r.StatInterval), base.Duration(r.MaxAllowedRT)}
+	if err := base.DecodeStrict(b, &j); err != nil {
+		return fmt.Errorf("circuit breaker rule: %w", err)
+	}
+	r.RetryTimeout = time.Duration(j.RetryTimeout)
+	r.StatInterval = time.Duration(j.StatInterval)
+	r.MaxAllowedRT = time.Duration(j.MaxAllowedRT)
+	return nil
+}
