@@ -27,15 +27,19 @@ import (
 	"os"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	sentinel "github.com/alibaba/sentinel-golang/api"
 	sbase "github.com/alibaba/sentinel-golang/core/base"
+	scb "github.com/alibaba/sentinel-golang/core/circuitbreaker"
 	sconfig "github.com/alibaba/sentinel-golang/core/config"
 	sflow "github.com/alibaba/sentinel-golang/core/flow"
 	sisolation "github.com/alibaba/sentinel-golang/core/isolation"
+	"github.com/sony/gobreaker"
 	"golang.org/x/time/rate"
 
 	"github.com/sluice-go/sluice"
+	"github.com/sluice-go/sluice/core/circuitbreaker"
 	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/isolation"
 )
@@ -47,6 +51,7 @@ const (
 	resFlow          = "bench/flow"
 	resFlowIsolation = "bench/flow+isolation"
 	resBlocked       = "bench/blocked"
+	resBreaker       = "bench/breaker"
 	// resIsolationOne has a concurrency limit of 1; only TestPeersLoad
 	// uses it.
 	resIsolationOne = "test/isolation-one"
@@ -91,6 +96,8 @@ func setup() error {
 			{Resource: resFlowIsolation, Threshold: 1 << 40},
 			{Resource: resIsolationOne, Threshold: 1},
 		},
+		CircuitBreaker: []circuitbreaker.Rule{{Resource: resBreaker, Strategy: circuitbreaker.ErrorRatio,
+			Threshold: 0.5, MinRequestAmount: 10, RetryTimeout: 3 * time.Second}},
 	})
 	if err != nil {
 		return fmt.Errorf("sluice rules: %w", err)
@@ -130,6 +137,14 @@ func setupSentinel() error {
 	}
 	if ok, err := sisolation.LoadRules(isoRules); err != nil || !ok {
 		return fmt.Errorf("sentinel isolation rules: loaded=%v err=%v", ok, err)
+	}
+	cbRules := []*scb.Rule{{Resource: resBreaker, Strategy: scb.ErrorRatio, RetryTimeoutMs: 3000,
+		MinRequestAmount: 10, StatIntervalMs: 1000, Threshold: 0.5}}
+	if ok, err := scb.LoadRules(cbRules); err != nil || !ok {
+		return fmt.Errorf("sentinel circuit breaker rules: loaded=%v err=%v", ok, err)
+	}
+	if n := len(scb.GetRulesOfResource(resBreaker)); n != 1 {
+		return fmt.Errorf("sentinel: %d breaker rules in force on %q, want 1", n, resBreaker)
 	}
 	// LoadRules drops invalid rules with only a log line: check each
 	// resource really has its rules.
@@ -267,6 +282,45 @@ func runRate(b *testing.B, parallel bool, l *rate.Limiter, pass bool) {
 	checkOutcome(b, wrong.Load(), pass)
 }
 
+// breaker is sony/gobreaker's two-step breaker, the closest to Entry/Exit:
+// Allow, then report the outcome. Its default settings trip after five
+// consecutive failures; the benchmark only succeeds.
+var breaker = gobreaker.NewTwoStepCircuitBreaker(gobreaker.Settings{Name: resBreaker})
+
+func goBreakerCall() bool {
+	done, err := breaker.Allow()
+	if err != nil {
+		return false
+	}
+	done(true)
+	return true
+}
+
+func runGoBreaker(b *testing.B, parallel bool) {
+	b.ReportAllocs()
+	var wrong atomic.Int64
+	if parallel {
+		b.RunParallel(func(pb *testing.PB) {
+			n := int64(0)
+			for pb.Next() {
+				if !goBreakerCall() {
+					n++
+				}
+			}
+			wrong.Add(n)
+		})
+	} else {
+		n := int64(0)
+		for i := 0; i < b.N; i++ {
+			if !goBreakerCall() {
+				n++
+			}
+		}
+		wrong.Add(n)
+	}
+	checkOutcome(b, wrong.Load(), true)
+}
+
 func checkOutcome(b *testing.B, wrong int64, pass bool) {
 	b.Helper()
 	if wrong > 0 {
@@ -285,6 +339,10 @@ func benchEntryExit(b *testing.B, parallel bool) {
 	b.Run("FlowIsolation/Sluice", func(b *testing.B) { runSluice(b, parallel, resFlowIsolation, true) })
 	b.Run("FlowIsolation/SentinelGo", func(b *testing.B) { runSentinel(b, parallel, resFlowIsolation, true) })
 
+	b.Run("Breaker/Sluice", func(b *testing.B) { runSluice(b, parallel, resBreaker, true) })
+	b.Run("Breaker/SentinelGo", func(b *testing.B) { runSentinel(b, parallel, resBreaker, true) })
+	b.Run("Breaker/GoBreaker", func(b *testing.B) { runGoBreaker(b, parallel) })
+
 	b.Run("Blocked/Sluice", func(b *testing.B) { runSluice(b, parallel, resBlocked, false) })
 	b.Run("Blocked/SentinelGo", func(b *testing.B) { runSentinel(b, parallel, resBlocked, false) })
 	b.Run("Blocked/XTimeRate", func(b *testing.B) { runRate(b, parallel, closedLimiter, false) })
@@ -302,7 +360,7 @@ func BenchmarkEntryExitParallel(b *testing.B) { benchEntryExit(b, true) }
 // flow block, and a concurrency limit of 1 blocks a second entry in flight.
 func TestPeersLoad(t *testing.T) {
 	t.Run("Sluice", func(t *testing.T) {
-		for _, res := range []string{resNoRule, resFlow, resFlowIsolation} {
+		for _, res := range []string{resNoRule, resFlow, resFlowIsolation, resBreaker} {
 			for i := 0; i < 1000; i++ {
 				p, err := eng.Entry(ctx, res)
 				if err != nil {
@@ -312,8 +370,12 @@ func TestPeersLoad(t *testing.T) {
 			}
 		}
 		rules := eng.Rules()
-		if len(rules.Flow) != 3 || len(rules.Isolation) != 2 {
-			t.Fatalf("rules in force: %d flow, %d isolation; want 3, 2", len(rules.Flow), len(rules.Isolation))
+		if len(rules.Flow) != 3 || len(rules.Isolation) != 2 || len(rules.CircuitBreaker) != 1 {
+			t.Fatalf("rules in force: %d flow, %d isolation, %d breaker; want 3, 2, 1",
+				len(rules.Flow), len(rules.Isolation), len(rules.CircuitBreaker))
+		}
+		if st, _ := eng.Stats(resBreaker); len(st.CircuitBreakers) != 1 {
+			t.Fatalf("%s: no breaker bound: %+v", resBreaker, st)
 		}
 
 		_, err := eng.Entry(ctx, resBlocked)
@@ -339,7 +401,7 @@ func TestPeersLoad(t *testing.T) {
 	})
 
 	t.Run("SentinelGo", func(t *testing.T) {
-		for _, res := range []string{resNoRule, resFlow, resFlowIsolation} {
+		for _, res := range []string{resNoRule, resFlow, resFlowIsolation, resBreaker} {
 			for i := 0; i < 1000; i++ {
 				e, be := sentinel.Entry(res)
 				if be != nil {

@@ -167,13 +167,13 @@ func (b *Breaker) Done(now int64, rt time.Duration, failed bool, p Probe) {
 	if State(b.state.Load()) != Closed {
 		return
 	}
-	c := w.Read(now)
-	if c.Complete < b.rule.MinRequests() {
+	total, bads := w.Sum2(now, stat.Complete, stat.Error)
+	if total < b.rule.MinRequests() {
 		return
 	}
-	value := float64(c.Error)
+	value := float64(bads)
 	if b.rule.Strategy != ErrorCount {
-		value /= float64(c.Complete)
+		value /= float64(total)
 	}
 	if value < b.rule.Threshold {
 		return

@@ -179,6 +179,24 @@ func (w *Window) Sum(now int64, e Event) int64 {
 	return w.SumBetween(e, from, to)
 }
 
+// Sum2 returns the counts of e1 and e2 over the window ending at now, in
+// one pass over the buckets.
+func (w *Window) Sum2(now int64, e1, e2 Event) (n1, n2 int64) {
+	from, to := w.span(now)
+	for i := range w.buckets {
+		b := &w.buckets[i]
+		s := b.state.Load()
+		if s&1 != 0 || !w.startIn(s, from, to) {
+			continue
+		}
+		v1, v2 := b.counts[e1].Load(), b.counts[e2].Load()
+		if b.state.Load() == s {
+			n1, n2 = n1+v1, n2+v2
+		}
+	}
+	return n1, n2
+}
+
 // SumBetween returns the count of e in the buckets, window or history, whose
 // start time is in [from, to).
 func (w *Window) SumBetween(e Event, from, to int64) int64 {

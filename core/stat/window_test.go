@@ -249,3 +249,14 @@ func TestEpochMatchesDivision(t *testing.T) {
 		}
 	}
 }
+
+func TestSum2(t *testing.T) {
+	w := mustWindow(t, time.Second, 10)
+	now := int64(7 * time.Second)
+	w.Add(now, Complete, 5)
+	w.Add(now-int64(300*time.Millisecond), Error, 2)
+	w.Add(now-int64(time.Second), Error, 9) // slid out
+	if c, e := w.Sum2(now, Complete, Error); c != 5 || e != 2 {
+		t.Fatalf("Sum2 = %d, %d; want 5, 2", c, e)
+	}
+}
