@@ -64,7 +64,7 @@ type Breaker struct {
 
 	state     atomic.Uint32 // State
 	openUntil atomic.Int64  // nanos: when Open lets probes through
-	window    atomic.Pointer[stat.Window]
+	counts    atomic.Pointer[counts]
 
 	mu        sync.Mutex // serialises transitions and the half-open fields
 	gen       uint64     // increments on each entry to HalfOpen
@@ -77,13 +77,20 @@ type Breaker struct {
 // the breaker's lock: it must not block.
 func NewBreaker(r Rule, resource string, notify func(StateChange)) *Breaker {
 	b := &Breaker{rule: r, resource: resource, notify: notify}
-	b.window.Store(b.newWindow())
+	b.counts.Store(b.newCounts())
 	return b
 }
 
-func (b *Breaker) newWindow() *stat.Window {
+// counts is a breaker's window: completed calls (stat.Complete) and bad
+// ones (stat.Error), with the cached sums of their earlier buckets.
+type counts struct {
+	window     *stat.Window
+	total, bad stat.Prior
+}
+
+func (b *Breaker) newCounts() *counts {
 	w, _ := stat.NewWindow(b.rule.Interval(), b.rule.Buckets(), 0) // shape validated
-	return w
+	return &counts{window: w}
 }
 
 // Rule returns the breaker's rule.
@@ -159,15 +166,20 @@ func (b *Breaker) Done(now int64, rt time.Duration, failed bool, p Probe) {
 		b.probeDone(now, rt, bad, p)
 		return
 	}
-	w := b.window.Load()
-	w.Add(now, stat.Complete, 1)
+	c := b.counts.Load()
+	w := c.window
+	epoch, total := w.AddGet(now, stat.Complete, 1)
+	var bads int64
 	if bad {
-		w.Add(now, stat.Error, 1)
+		_, bads = w.AddGet(now, stat.Error, 1)
+	} else {
+		bads = w.Count(epoch, stat.Error)
 	}
 	if State(b.state.Load()) != Closed {
 		return
 	}
-	total, bads := w.Sum2(now, stat.Complete, stat.Error)
+	total += w.Prior(epoch, stat.Complete, &c.total)
+	bads += w.Prior(epoch, stat.Error, &c.bad)
 	if total < b.rule.MinRequests() {
 		return
 	}
@@ -202,7 +214,7 @@ func (b *Breaker) probeDone(now int64, rt time.Duration, bad bool, p Probe) {
 	}
 	b.successes++
 	if b.successes >= b.rule.Probes() {
-		b.window.Store(b.newWindow()) // statistics restart from zero
+		b.counts.Store(b.newCounts()) // statistics restart from zero
 		b.setLocked(now, Closed, 0)
 	}
 }

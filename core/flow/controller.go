@@ -36,8 +36,8 @@ type Controller struct {
 	// free is when the spans handed out under Throttling end: the earliest
 	// start for the next entry.
 	free atomic.Int64
-	// beforeCache caches before(); 0 is empty.
-	beforeCache atomic.Int64
+	// prior caches the passes of the interval before the current bucket.
+	prior stat.Prior
 }
 
 // Reservation is what a passed Check took, for a Cancel if a later check
@@ -95,7 +95,7 @@ func (c *Controller) Check(now, batch int64) (wait time.Duration, res Reservatio
 	// Reject: reserve first, then check, so concurrent callers never pass
 	// more than threshold between them.
 	epoch, inBucket := c.passes.AddGet(now, stat.Pass, batch)
-	if float64(inBucket+c.before(epoch)) > threshold {
+	if float64(inBucket+c.passes.Prior(epoch, stat.Pass, &c.prior)) > threshold {
 		c.passes.Undo(epoch, stat.Pass, batch)
 		return 0, res, false
 	}
@@ -124,31 +124,6 @@ func (c *Controller) threshold(now int64) float64 {
 	}
 	return c.rule.Threshold
 }
-
-// before returns the permits passed in the buckets of the interval before
-// the bucket of epoch. Those buckets no longer grow (but for an entry that
-// read the clock just before the bucket edge and adds just after it), so
-// the sum is cached per epoch, packed with the epoch's low bits into one
-// word: cacheEpochBits of epoch, the rest sum.
-func (c *Controller) before(epoch int64) int64 {
-	v := c.beforeCache.Load()
-	if v != 0 && v&cacheEpochMask == epoch&cacheEpochMask {
-		return v >> cacheEpochBits
-	}
-	b := int64(c.passes.BucketLen())
-	sum := c.passes.SumBetween(stat.Pass, epoch*b-c.interval+b, epoch*b)
-	if sum >= 0 && sum < 1<<(62-cacheEpochBits) {
-		// Overwrites a newer epoch too when this entry was late: the next
-		// entry of that epoch then recomputes, counting this one.
-		c.beforeCache.CompareAndSwap(v, sum<<cacheEpochBits|epoch&cacheEpochMask)
-	}
-	return sum
-}
-
-const (
-	cacheEpochBits = 24
-	cacheEpochMask = 1<<cacheEpochBits - 1
-)
 
 // previousInterval returns the permits passed in the whole interval before
 // the one that holds now.

@@ -179,22 +179,51 @@ func (w *Window) Sum(now int64, e Event) int64 {
 	return w.SumBetween(e, from, to)
 }
 
-// Sum2 returns the counts of e1 and e2 over the window ending at now, in
-// one pass over the buckets.
-func (w *Window) Sum2(now int64, e1, e2 Event) (n1, n2 int64) {
-	from, to := w.span(now)
-	for i := range w.buckets {
-		b := &w.buckets[i]
-		s := b.state.Load()
-		if s&1 != 0 || !w.startIn(s, from, to) {
-			continue
-		}
-		v1, v2 := b.counts[e1].Load(), b.counts[e2].Load()
-		if b.state.Load() == s {
-			n1, n2 = n1+v1, n2+v2
-		}
+// Count returns the count of e in the bucket of epoch, or 0 if that bucket
+// has rolled over.
+func (w *Window) Count(epoch int64, e Event) int64 {
+	b := w.slot(epoch)
+	s := b.state.Load()
+	v := b.counts[e].Load()
+	if s != epoch<<1 || b.state.Load() != s {
+		return 0
 	}
-	return n1, n2
+	return v
+}
+
+// Prior caches Window.Prior for one event. Its zero value is empty.
+type Prior struct {
+	// packed holds the epoch's low priorEpochBits bits and, above them,
+	// the sum; 0 is empty.
+	packed atomic.Int64
+}
+
+const (
+	priorEpochBits = 24
+	priorEpochMask = 1<<priorEpochBits - 1
+)
+
+// Prior returns the count of e in the buckets of the interval that ends with
+// the bucket of epoch, that bucket excluded. Those buckets no longer grow (but
+// for an entry that read the clock just before a bucket edge and adds just
+// after it), so the sum is computed once per epoch and kept in cache; pass
+// the same cache for the same window and event every time. A count added
+// late to an earlier bucket, with AddGet or Add at a time before the cached
+// epoch, is picked up by the next entry of the cached epoch, which
+// recomputes.
+func (w *Window) Prior(epoch int64, e Event, cache *Prior) int64 {
+	v := cache.packed.Load()
+	if v != 0 && v&priorEpochMask == epoch&priorEpochMask {
+		return v >> priorEpochBits
+	}
+	start := epoch * w.bucketNanos
+	sum := w.SumBetween(e, start-(w.inWindow-1)*w.bucketNanos, start)
+	if sum >= 0 && sum < 1<<(62-priorEpochBits) {
+		// This overwrites a newer epoch too when the caller was late: the
+		// next caller of that epoch then recomputes, counting this one.
+		cache.packed.CompareAndSwap(v, sum<<priorEpochBits|epoch&priorEpochMask)
+	}
+	return sum
 }
 
 // SumBetween returns the count of e in the buckets, window or history, whose

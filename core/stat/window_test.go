@@ -250,13 +250,34 @@ func TestEpochMatchesDivision(t *testing.T) {
 	}
 }
 
-func TestSum2(t *testing.T) {
+func TestPriorAndCount(t *testing.T) {
 	w := mustWindow(t, time.Second, 10)
-	now := int64(7 * time.Second)
-	w.Add(now, Complete, 5)
-	w.Add(now-int64(300*time.Millisecond), Error, 2)
-	w.Add(now-int64(time.Second), Error, 9) // slid out
-	if c, e := w.Sum2(now, Complete, Error); c != 5 || e != 2 {
-		t.Fatalf("Sum2 = %d, %d; want 5, 2", c, e)
+	ms := int64(time.Millisecond)
+	base := int64(1_700_000_000) * int64(time.Second)
+	w.Add(base, Pass, 3)                     // bucket 0
+	w.Add(base+500*ms, Pass, 4)              // bucket 5
+	e, cur := w.AddGet(base+950*ms, Pass, 2) // bucket 9
+	var cache Prior
+	if got := w.Prior(e, Pass, &cache); got != 7 || cur != 2 || w.Count(e, Pass) != 2 {
+		t.Fatalf("prior %d, current %d", got, cur)
+	}
+	// A late add into an earlier bucket after the cache was filled: the
+	// cached value is stale until an add of an older epoch overwrites it.
+	w.Add(base+500*ms, Pass, 1)
+	if got := w.Prior(e, Pass, &cache); got != 7 {
+		t.Fatalf("cache not used: %d", got)
+	}
+	if got := w.Prior(e-4, Pass, &cache); got != 3 { // the late caller's own view
+		t.Fatalf("prior of the earlier epoch %d, want 3", got)
+	}
+	if got := w.Prior(e, Pass, &cache); got != 8 {
+		t.Fatalf("after the late caller, prior %d, want 8 (recomputed)", got)
+	}
+	// The next bucket's prior drops bucket 0, which leaves the interval.
+	if got := w.Prior(e+1, Pass, &cache); got != 5+2 {
+		t.Fatalf("prior of the next epoch %d, want 7", got)
+	}
+	if w.Count(e-10, Pass) != 0 {
+		t.Fatal("Count of a rolled-over epoch should be 0")
 	}
 }
