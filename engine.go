@@ -51,6 +51,7 @@ type Engine struct {
 	resources     sync.Map // string -> *resource
 	resourceCount atomic.Int64
 	overflowOnce  sync.Once
+	checkerPanics atomic.Int64
 
 	rules  atomic.Pointer[ruleSet]
 	loadMu sync.Mutex // serialises rule loads
@@ -99,7 +100,10 @@ func New(opts ...Option) *Engine {
 			"interval", DefaultStatInterval, "buckets", DefaultStatBuckets)
 		e.statInterval, e.statBuckets = DefaultStatInterval, DefaultStatBuckets
 	}
-	e.memory.read = cfg.memoryUsage
+	e.memory.read, e.memory.log = cfg.memoryUsage, e.log
+	if e.memory.read == nil {
+		e.memory.read = goRuntimeMemory
+	}
 	e.rules.Store(&ruleSet{})
 	return e
 }
@@ -122,8 +126,11 @@ func (e *Engine) lookup(name string) *resource {
 		return r.(*resource)
 	}
 	if e.resourceCount.Load() >= e.maxResources {
+		if _, named := e.rules.Load().names[name]; named {
+			return e.track(name)
+		}
 		e.overflowOnce.Do(func() {
-			e.log.Warn("sluice: resource bound reached; entries to new resources pass unchecked",
+			e.log.Warn("sluice: resource bound reached; entries to new resources that no rule names pass unchecked",
 				"max", e.maxResources, "resource", name)
 		})
 		return nil
@@ -155,7 +162,7 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 		case optTraffic:
 			p.traffic = o.traffic
 		case optBatch:
-			p.batch = max(o.batch, 1)
+			p.batch = min(max(o.batch, 1), MaxBatchCount)
 		case optArgs:
 			args = o.args
 		}
@@ -286,16 +293,35 @@ func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, 
 func (e *Engine) runCheckers(ctx context.Context, name string, p *Permit, args []any) error {
 	info := EntryInfo{Resource: name, TrafficType: p.traffic, BatchCount: p.batch, Args: args}
 	for _, c := range e.checkers {
-		err := c.Check(ctx, info)
+		err := e.runChecker(ctx, c, info)
 		if err == nil {
 			continue
 		}
 		if be, ok := err.(*BlockError); ok {
+			if be == nil {
+				continue // a typed nil: the checker meant nil
+			}
 			return be
 		}
 		return &BlockError{Resource: info.Resource, Type: BlockTypeCustom, Reason: "custom check", Cause: err}
 	}
 	return nil
+}
+
+// runChecker runs one custom check. A panic in it is a fault of the check,
+// not a block: it is logged (the first time) and counts as no objection,
+// and the built-in checks' decisions stand.
+func (e *Engine) runChecker(ctx context.Context, c Checker, info EntryInfo) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			err = nil
+			if e.checkerPanics.Add(1) == 1 {
+				e.log.Error("sluice: a custom checker panicked; it is treated as passing (logged once)",
+					"resource", info.Resource, "panic", fmt.Sprint(v))
+			}
+		}
+	}()
+	return c.Check(ctx, info)
 }
 
 // queue waits t.wait for a throttled entry's turn, honouring ctx.

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"reflect"
 	"strings"
 	"sync"
@@ -478,16 +479,23 @@ func TestResourceBound(t *testing.T) {
 	clk := clock.NewManual(t0)
 	eng := sluice.New(sluice.WithClock(clk), sluice.WithMaxResources(2),
 		sluice.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
-	mustLoad(t, eng, sluice.Rules{Flow: []flow.Rule{{Resource: "r.*", Regex: true, Threshold: 0}}})
+	mustLoad(t, eng, sluice.Rules{Flow: []flow.Rule{
+		{Resource: "r.*", Regex: true, Threshold: 0},
+		{Resource: "GET /orders", Threshold: 0},
+	}})
 	try(eng, "a", 1)
 	try(eng, "b", 1)
 	for i := 0; i < 3; i++ {
 		if got := try(eng, "r3", 1); got != 1 {
-			t.Fatal("a resource past the bound must pass unchecked")
+			t.Fatal("a resource past the bound, named by no rule, must pass unchecked")
 		}
 	}
 	if _, ok := eng.Stats("r3"); ok {
 		t.Fatal("a resource past the bound was tracked")
+	}
+	// A name a rule names exactly is tracked and checked whatever the bound.
+	if got := try(eng, "GET /orders", 5); got != 0 {
+		t.Fatalf("%d of 5 passed a threshold of 0 on a rule-named resource past the bound", got)
 	}
 	if n := strings.Count(logs.String(), "resource bound reached"); n != 1 {
 		t.Fatalf("bound logged %d times, want once:\n%s", n, logs.String())
@@ -522,24 +530,80 @@ func TestCustomChecker(t *testing.T) {
 	}
 }
 
-func TestFaultInsideACheckFailsOpen(t *testing.T) {
+func TestPanickingCheckerPassesButRulesStand(t *testing.T) {
 	var logs bytes.Buffer
 	eng := sluice.New(sluice.WithClock(clock.NewManual(t0)),
 		sluice.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))),
 		sluice.WithChecker(sluice.CheckerFunc(func(context.Context, sluice.EntryInfo) error { panic("bug") })))
-	mustLoad(t, eng, sluice.Rules{Isolation: []isolation.Rule{{Resource: "r", Threshold: 1}}})
-	for i := 0; i < 3; i++ {
-		p, err := eng.Entry(context.Background(), "r")
-		if err != nil {
-			t.Fatalf("entry %d: %v; a fault inside Sluice must let the call pass", i, err)
+	mustLoad(t, eng, sluice.Rules{
+		Flow:      []flow.Rule{{Resource: "r", Threshold: 1}},
+		Isolation: []isolation.Rule{{Resource: "r", Threshold: 1}},
+	})
+	if got := try(eng, "r", 100); got != 1 {
+		t.Fatalf("%d of 100 passed a threshold of 1: the checker's panic switched the rules off", got)
+	}
+	st, _ := eng.Stats("r")
+	if st.PassQPS != 1 || st.BlockQPS != 99 || st.Concurrency != 0 {
+		t.Fatalf("stats %+v", st)
+	}
+	if n := strings.Count(logs.String(), "custom checker panicked"); n != 1 {
+		t.Fatalf("panic logged %d times, want once:\n%s", n, logs.String())
+	}
+}
+
+func TestTypedNilBlockErrorFromCheckerPasses(t *testing.T) {
+	eng, _ := newEngine(t, sluice.WithChecker(sluice.CheckerFunc(func(context.Context, sluice.EntryInfo) error {
+		var be *sluice.BlockError
+		return be
+	})))
+	p, err := eng.Entry(context.Background(), "r")
+	if err != nil {
+		t.Fatalf("a typed-nil *BlockError blocked: %v", err)
+	}
+	p.Exit()
+}
+
+func TestHugeBatchCannotWrapCounters(t *testing.T) {
+	eng, _ := newEngine(t)
+	mustLoad(t, eng, sluice.Rules{Flow: []flow.Rule{{Resource: "r", Threshold: 10}}})
+	try(eng, "r", 1)
+	if got := try(eng, "r", 1, sluice.WithBatchCount(math.MaxInt64)); got != 0 {
+		t.Fatal("a batch of MaxInt64 passed a threshold of 10")
+	}
+	if got := try(eng, "r", 1000); got != 9 {
+		t.Fatalf("after the huge batch %d passed, want the 9 left", got)
+	}
+}
+
+func TestPatternCannotEscapeItsAnchors(t *testing.T) {
+	eng, _ := newEngine(t)
+	err := eng.LoadFlowRules([]flow.Rule{{Resource: `admin)|(.*`, Regex: true, Threshold: 0}})
+	if !errors.Is(err, sluice.ErrInvalidRule) {
+		t.Fatalf("an unbalanced pattern loaded: %v", err)
+	}
+	if got := try(eng, "GET /health", 1); got != 1 {
+		t.Fatal("GET /health blocked")
+	}
+}
+
+func TestBrokenMemoryReaderGivesNoReading(t *testing.T) {
+	for name, opt := range map[string]sluice.Option{
+		"nil":      sluice.WithMemoryUsage(nil),
+		"panics":   sluice.WithMemoryUsage(func() (uint64, error) { panic("no /proc") }),
+		"errors":   sluice.WithMemoryUsage(func() (uint64, error) { return 0, errors.New("no /proc") }),
+		"reads 0":  sluice.WithMemoryUsage(func() (uint64, error) { return 0, nil }),
+		"reads 5G": sluice.WithMemoryUsage(func() (uint64, error) { return 5 << 30, nil }),
+	} {
+		eng, _ := newEngine(t, opt)
+		mustLoad(t, eng, sluice.Rules{Flow: []flow.Rule{{Resource: "m", Strategy: flow.MemoryAdaptive,
+			LowMemUsageThreshold: 3, HighMemUsageThreshold: 1, MemLowWaterMark: 1 << 30, MemHighWaterMark: 2 << 30}}})
+		want := 3 // no reading, or below the low water mark (nil: the default reader, far below 1 GiB here)
+		if name == "reads 5G" {
+			want = 1
 		}
-		p.Exit()
-	}
-	if st, _ := eng.Stats("r"); st.Concurrency != 0 {
-		t.Fatalf("the fault leaked a concurrency slot: %+v", st)
-	}
-	if !strings.Contains(logs.String(), "fault inside a check") {
-		t.Fatalf("fault not logged: %q", logs.String())
+		if got := try(eng, "m", 10); got != want {
+			t.Errorf("%s: %d passed, want %d", name, got, want)
+		}
 	}
 }
 

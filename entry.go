@@ -36,9 +36,13 @@ const (
 func WithTrafficType(t TrafficType) EntryOption { return EntryOption{kind: optTraffic, traffic: t} }
 
 // WithBatchCount makes the entry count as n permits in flow statistics and
-// thresholds (default 1). n < 1 counts as 1. Concurrency counts entries, not
-// permits.
+// thresholds (default 1). n < 1 counts as 1, and n > MaxBatchCount as
+// MaxBatchCount. Concurrency counts entries, not permits.
 func WithBatchCount(n int64) EntryOption { return EntryOption{kind: optBatch, batch: n} }
+
+// MaxBatchCount is the largest batch count an entry can have; larger ones
+// are cut to it, which keeps every counter far from overflow.
+const MaxBatchCount = 1 << 20
 
 // WithArgs gives the entry arguments that hotspot rules can limit on, by
 // their position (ParamIndex). A later WithArgs replaces an earlier one.
@@ -68,7 +72,9 @@ type Permit struct {
 	exited  bool
 }
 
-// Resource returns the name of the resource the permit was taken on.
+// Resource returns the name of the resource the permit was taken on, or ""
+// for an entry that passed unchecked (a resource past the engine's bound, or
+// a fault inside Sluice).
 func (p *Permit) Resource() string {
 	if p == nil || p.res == nil {
 		return ""

@@ -1,6 +1,8 @@
 package sluice
 
 import (
+	"fmt"
+	"log/slog"
 	"runtime/metrics"
 	"sync"
 	"sync/atomic"
@@ -11,11 +13,12 @@ import (
 // refreshing it at most once per second of the engine's clock on the path
 // of whichever entry finds it stale.
 type memorySampler struct {
-	read   func() (uint64, error)
-	at     atomic.Int64  // clock nanos of the last refresh, 0 for never
-	value  atomic.Uint64 // bytes
-	ok     atomic.Bool
-	failMu sync.Once
+	read     func() (uint64, error)
+	at       atomic.Int64  // clock nanos of the last refresh, 0 for never
+	value    atomic.Uint64 // bytes
+	ok       atomic.Bool
+	log      *slog.Logger
+	failOnce sync.Once
 }
 
 const memoryRefresh = int64(time.Second)
@@ -24,11 +27,28 @@ const memoryRefresh = int64(time.Second)
 func (m *memorySampler) usage(now int64) (uint64, bool) {
 	at := m.at.Load()
 	if (at == 0 || now-at >= memoryRefresh || now < at) && m.at.CompareAndSwap(at, max(now, 1)) {
-		v, err := m.read()
+		v, err := m.safeRead()
 		m.value.Store(v)
 		m.ok.Store(err == nil)
 	}
 	return m.value.Load(), m.ok.Load()
+}
+
+// safeRead calls the reader, turning a panic into "no reading" (logged
+// once): a broken reader must not break entries.
+func (m *memorySampler) safeRead() (v uint64, err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			v, err = 0, fmt.Errorf("memory reader panicked: %v", p)
+		}
+	}()
+	v, err = m.read()
+	if err != nil {
+		m.failOnce.Do(func() {
+			m.log.Warn("sluice: memory reading failed; MemoryAdaptive rules use LowMemUsageThreshold", "error", err)
+		})
+	}
+	return v, err
 }
 
 var runtimeMemory = struct {

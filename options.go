@@ -76,7 +76,9 @@ func WithStatWindow(interval time.Duration, buckets int) Option {
 // memory use, in bytes. The engine calls it at most once per second, on the
 // path of an entry, so it must be quick. The default reads the Go runtime's
 // mapped memory less what it has released to the OS (runtime/metrics), close
-// to the resident size of a pure Go program.
+// to the resident size of a pure Go program; so does a nil f. A reader that
+// fails or panics gives no reading (logged once), and MemoryAdaptive rules
+// then use their LowMemUsageThreshold.
 func WithMemoryUsage(f func() (uint64, error)) Option {
 	return func(o *config) { o.memoryUsage = f }
 }

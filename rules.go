@@ -59,7 +59,10 @@ func (r Rules) clone() Rules {
 
 // ruleSet is an immutable compiled rule set, swapped in atomically.
 type ruleSet struct {
-	src       Rules // as loaded, copied
+	src Rules // as loaded, copied
+	// names holds every resource named exactly by a rule (Resource of a
+	// non-regex rule, RefResource): the engine tracks them past its bound.
+	names     map[string]struct{}
 	flow      []*compiledRule[flow.Rule, *flow.Controller]
 	isolation []*compiledRule[isolation.Rule, struct{}]
 	breakers  []*compiledRule[circuitbreaker.Rule, *circuitbreaker.Breaker]
@@ -130,10 +133,31 @@ func (e *Engine) load(change func(*Rules)) error {
 		breakers: compile(old.breakers, next.CircuitBreaker,
 			func(r *circuitbreaker.Rule) (string, bool) { return r.Resource, r.Regex }),
 	}
+	rs.names = ruleNames(next)
 	e.rules.Store(rs)
 	e.log.Info("sluice: rules loaded", "flow", len(rs.flow), "isolation", len(rs.isolation),
 		"circuitBreaker", len(rs.breakers))
 	return nil
+}
+
+func ruleNames(r Rules) map[string]struct{} {
+	names := map[string]struct{}{}
+	for _, f := range r.Flow {
+		if !f.Regex {
+			names[f.Resource] = struct{}{}
+		}
+	}
+	for _, i := range r.Isolation {
+		if !i.Regex {
+			names[i.Resource] = struct{}{}
+		}
+	}
+	for _, c := range r.CircuitBreaker {
+		if !c.Regex {
+			names[c.Resource] = struct{}{}
+		}
+	}
+	return names
 }
 
 // validate checks every rule and joins the errors, each naming its rule's

@@ -71,5 +71,11 @@ func DecodeStrict(b []byte, v any) error {
 }
 
 // CompilePattern compiles a Regex rule's Resource so that it must match a
-// whole resource name.
-func CompilePattern(p string) (*regexp.Regexp, error) { return regexp.Compile(`^(?:` + p + `)$`) }
+// whole resource name. The pattern is checked on its own first, so that one
+// like `a)|(.*` cannot break out of the anchoring group.
+func CompilePattern(p string) (*regexp.Regexp, error) {
+	if _, err := regexp.Compile(p); err != nil {
+		return nil, err
+	}
+	return regexp.Compile(`^(?:` + p + `)$`)
+}

@@ -53,6 +53,12 @@ const (
 	// bucket, Sentinel's default, splits it between two windows).
 	DefaultStatBuckets = 10
 	DefaultProbeNum    = 1
+
+	// MinStatInterval, MaxStatBuckets and MaxProbeNum bound what a rule may
+	// set.
+	MinStatInterval = time.Millisecond
+	MaxStatBuckets  = 1000
+	MaxProbeNum     = 1 << 16
 )
 
 // Rule configures a circuit breaker on a resource.
@@ -82,10 +88,11 @@ type Rule struct {
 	// MinRequestAmount is the fewest completed calls in the window that can
 	// trip the breaker. Zero means 1.
 	MinRequestAmount int64 `json:"minRequestAmount,omitempty"`
-	// StatInterval is the span of the sliding window. Zero means 1 s.
+	// StatInterval is the span of the sliding window. Zero means 1 s;
+	// otherwise at least MinStatInterval.
 	StatInterval time.Duration `json:"-"`
 	// StatBuckets is the number of buckets the window slides by. Zero means
-	// 10; it must divide StatInterval exactly.
+	// 10; at most MaxStatBuckets, and it must divide StatInterval exactly.
 	StatBuckets int `json:"statBuckets,omitempty"`
 	// MaxAllowedRT: a call is slow when its response time is strictly
 	// greater. Required (> 0) for SlowRequestRatio, unused otherwise.
@@ -94,7 +101,8 @@ type Rule struct {
 	// (>= 1) for ErrorCount.
 	Threshold float64 `json:"threshold"`
 	// ProbeNum is how many probes may be in flight at once when half-open,
-	// and how many must succeed to close the breaker. Zero means 1.
+	// and how many must succeed to close the breaker. Zero means 1; at most
+	// MaxProbeNum.
 	ProbeNum int64 `json:"probeNum,omitempty"`
 }
 
@@ -143,12 +151,13 @@ func (r *Rule) Validate() error {
 		return bad("RetryTimeout", "must be > 0, got %v", r.RetryTimeout)
 	case r.MinRequestAmount < 0:
 		return bad("MinRequestAmount", "must be >= 0, got %d", r.MinRequestAmount)
-	case r.StatInterval < 0:
-		return bad("StatInterval", "must be >= 0, got %v", r.StatInterval)
-	case r.StatBuckets < 0 || int64(r.Interval())%int64(r.Buckets()) != 0:
-		return bad("StatBuckets", "must be >= 0 and divide StatInterval (%v) exactly, got %d", r.Interval(), r.StatBuckets)
-	case r.ProbeNum < 0:
-		return bad("ProbeNum", "must be >= 0, got %d", r.ProbeNum)
+	case r.StatInterval != 0 && r.StatInterval < MinStatInterval:
+		return bad("StatInterval", "must be 0 (1 s) or at least %v, got %v", MinStatInterval, r.StatInterval)
+	case r.StatBuckets < 0 || r.StatBuckets > MaxStatBuckets || int64(r.Interval())%int64(r.Buckets()) != 0:
+		return bad("StatBuckets", "must be between 0 and %d and divide StatInterval (%v) exactly, got %d",
+			MaxStatBuckets, r.Interval(), r.StatBuckets)
+	case r.ProbeNum < 0 || r.ProbeNum > MaxProbeNum:
+		return bad("ProbeNum", "must be between 0 and %d, got %d", MaxProbeNum, r.ProbeNum)
 	case math.IsNaN(r.Threshold) || math.IsInf(r.Threshold, 0):
 		return bad("Threshold", "must be a finite number, got %v", r.Threshold)
 	}

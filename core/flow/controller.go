@@ -36,8 +36,10 @@ type Controller struct {
 	// free is when the spans handed out under Throttling end: the earliest
 	// start for the next entry.
 	free atomic.Int64
-	// prior caches the passes of the interval before the current bucket.
-	prior stat.Prior
+	// prior caches the passes of the interval before the current bucket;
+	// latest is the newest bucket epoch a Reject check has seen.
+	prior  stat.Prior
+	latest atomic.Int64
 }
 
 // Reservation is what a passed Check took, for a Cancel if a later check
@@ -94,8 +96,19 @@ func (c *Controller) Check(now, batch int64) (wait time.Duration, res Reservatio
 	}
 	// Reject: reserve first, then check, so concurrent callers never pass
 	// more than threshold between them.
+	if float64(batch) > threshold {
+		return 0, res, false // could never pass; reserving it would only block others
+	}
 	epoch, inBucket := c.passes.AddGet(now, stat.Pass, batch)
-	if float64(inBucket+c.passes.Prior(epoch, stat.Pass, &c.prior)) > threshold {
+	passed := inBucket + c.passes.Prior(epoch, stat.Pass, &c.prior)
+	if latest := c.latest.Load(); epoch > latest {
+		c.latest.CompareAndSwap(latest, epoch)
+	} else if epoch < latest {
+		// A late caller (it read the clock before a bucket edge that others
+		// have crossed): its permit counts in the newest window too.
+		passed = max(passed, c.passes.Sum(latest*int64(c.passes.BucketLen()), stat.Pass))
+	}
+	if float64(passed) > threshold {
 		c.passes.Undo(epoch, stat.Pass, batch)
 		return 0, res, false
 	}
@@ -152,17 +165,18 @@ func (c *Controller) takeSlot(now, cost int64) (end int64, wait time.Duration, o
 	}
 }
 
-// cost returns the spacing for batch permits at threshold per interval, or
-// -1 when the threshold admits nothing.
+// cost returns the spacing for batch permits at threshold per interval,
+// rounded up to a whole nanosecond so the rate never exceeds the threshold,
+// or -1 when the threshold admits nothing.
 func (c *Controller) cost(batch int64, threshold float64) int64 {
 	if !(threshold > 0) {
 		return -1
 	}
-	d := float64(batch) * float64(c.interval) / threshold
-	if d >= math.MaxInt64/2 {
+	d := math.Ceil(float64(batch) * float64(c.interval) / threshold)
+	if d >= math.MaxInt64/4 {
 		return -1
 	}
-	return int64(math.Round(d))
+	return max(int64(d), 1)
 }
 
 // memoryThreshold slides linearly from LowMemUsageThreshold at

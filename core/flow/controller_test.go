@@ -354,3 +354,70 @@ func TestWarmUpStartsColdAtTimeZero(t *testing.T) {
 		t.Fatalf("at clock time 0: %d passed, want cold 10", got)
 	}
 }
+
+// TestRejectHoldsLateCallersToTheNewestWindow: an entry that read the clock
+// just before a bucket edge, and checks after others crossed it, must not
+// push the newest window over the threshold.
+func TestRejectHoldsLateCallersToTheNewestWindow(t *testing.T) {
+	c := newController(t, Rule{Resource: "r", Threshold: 10}, Env{})
+	edge := t0 + 1000*ms
+	if got := passes(c, edge, 100); got != 10 {
+		t.Fatalf("%d passed at the edge, want 10", got)
+	}
+	if late := passes(c, edge-1, 5); late != 0 {
+		t.Fatalf("%d late callers passed on top of a full newest window", late)
+	}
+	if w := c.passes.Sum(edge, stat.Pass); w != 10 {
+		t.Fatalf("newest window holds %d, want 10", w)
+	}
+}
+
+// TestRejectSeesLateAddsToThePreviousBucket: a late caller adds to the
+// bucket just before the newest; callers of the newest bucket see it live.
+func TestRejectSeesLateAddsToThePreviousBucket(t *testing.T) {
+	c := newController(t, Rule{Resource: "r", Threshold: 10}, Env{})
+	edge := t0 + 1000*ms
+	passes(c, edge, 5)   // newest bucket; fills the cache for its epoch
+	passes(c, edge-1, 3) // late, into the bucket before: 8 in the window
+	if got := passes(c, edge, 10); got != 2 {
+		t.Fatalf("%d passed, want the 2 left (the late 3 must count)", got)
+	}
+}
+
+func TestPriorCacheDoesNotAlias(t *testing.T) {
+	c := newController(t, Rule{Resource: "r", Threshold: 10, StatInterval: MinStatInterval}, Env{})
+	b := int64(MinStatInterval) / statBuckets
+	base := (t0 / b) * b
+	passes(c, base, 9)
+	passes(c, base+2*b, 1) // caches the 9 as the older buckets of this epoch
+	// 2^24 buckets later (about 28 minutes of 100 µs buckets) the window is
+	// empty; a cache keyed on 24 bits of the epoch would still say 9.
+	if got := passes(c, base+2*b+(1<<24)*b, 20); got != 10 {
+		t.Fatalf("%d passed, want 10", got)
+	}
+}
+
+func TestThrottlingNeverExceedsTheRate(t *testing.T) {
+	// 3 per 1 ms: a spacing of 333 333.3 ns, rounded up.
+	c := newController(t, Rule{Resource: "r", Threshold: 3, StatInterval: time.Millisecond,
+		ControlBehavior: Throttling}, Env{})
+	n := 0
+	for now := t0; now < t0+10*int64(time.Millisecond); now += 1000 {
+		if _, _, ok := c.Check(now, 1); ok {
+			n++
+		}
+	}
+	if n > 30 {
+		t.Fatalf("%d passed in 10 ms at 3 per ms", n)
+	}
+}
+
+func TestRejectBlocksABatchLargerThanTheThreshold(t *testing.T) {
+	c := newController(t, Rule{Resource: "r", Threshold: 10}, Env{})
+	if _, _, ok := c.Check(t0, 11); ok {
+		t.Fatal("a batch of 11 passed a threshold of 10")
+	}
+	if got := passes(c, t0, 20); got != 10 {
+		t.Fatalf("the refused batch reserved permits: %d passed after it, want 10", got)
+	}
+}

@@ -85,8 +85,9 @@ const (
 	// CurrentResource counts the rule's own resource. It is the default.
 	CurrentResource RelationStrategy = iota
 	// AssociatedResource blocks the rule's resource while RefResource's
-	// passed traffic over the last StatInterval, plus this entry's batch,
-	// would exceed Threshold. It lets a low-priority resource give way to a
+	// passed traffic over the engine's statistics window (see
+	// sluice.WithStatWindow; 1 s by default), plus this entry's batch, would
+	// exceed Threshold. StatInterval must be left 0. It lets a low-priority resource give way to a
 	// high-priority one that shares a dependency.
 	AssociatedResource
 )
@@ -110,9 +111,13 @@ func (r *RelationStrategy) UnmarshalText(b []byte) error {
 	return err
 }
 
-// Defaults applied to zero fields.
+// Defaults applied to zero fields, and bounds.
 const (
-	DefaultStatInterval     = time.Second
+	DefaultStatInterval = time.Second
+	// MinStatInterval is the shortest StatInterval a rule may set.
+	MinStatInterval = time.Millisecond
+	// MaxQueueingTimeLimit is the longest MaxQueueingTime a rule may set.
+	MaxQueueingTimeLimit    = time.Hour
 	DefaultWarmUpColdFactor = 3
 	// statBuckets is the number of buckets a Reject window is cut into: with
 	// the default interval, 100 ms each, so any sliding second sees at most
@@ -135,20 +140,22 @@ type Rule struct {
 	// resource whose name matches it, with its own count for each.
 	Regex bool `json:"regex,omitempty"`
 	// Threshold is the number of permits (entries times their batch count)
-	// allowed per StatInterval. Zero blocks everything. Not used by
+	// allowed per StatInterval. Zero blocks everything. Under Reject only
+	// whole permits pass, so a threshold in (0, 1) is invalid (10.5 admits
+	// 10); Throttling spaces fractional rates exactly. Not used by
 	// MemoryAdaptive.
 	Threshold float64 `json:"threshold"`
 	// Strategy says how the threshold is worked out. Default Direct.
 	Strategy Strategy `json:"strategy,omitempty"`
 	// ControlBehavior says what happens over the threshold. Default Reject.
 	ControlBehavior ControlBehavior `json:"controlBehavior,omitempty"`
-	// StatInterval is the interval Threshold is counted over. Zero means 1 s.
-	// With Reject it is counted in a sliding window of 10 buckets, so it
-	// must be a multiple of 10 ns.
+	// StatInterval is the interval Threshold is counted over. Zero means 1 s;
+	// otherwise at least MinStatInterval. With Reject it is counted in a
+	// sliding window of 10 buckets, so it must be a multiple of 10 ns.
 	StatInterval time.Duration `json:"-"`
 	// MaxQueueingTime is the longest an entry may wait for its turn under
 	// Throttling; an entry that would wait longer is blocked at once. Zero
-	// means entries are spaced but never wait.
+	// means entries are spaced but never wait. At most MaxQueueingTimeLimit.
 	MaxQueueingTime time.Duration `json:"-"`
 	// WarmUpPeriod is how long sustained traffic takes to raise a cold
 	// resource to Threshold under WarmUp. Required with WarmUp.
@@ -210,10 +217,11 @@ func (r *Rule) Validate() error {
 		return bad("ControlBehavior", "unknown behaviour %d", r.ControlBehavior)
 	case int(r.RelationStrategy) >= len(relationNames):
 		return bad("RelationStrategy", "unknown relation strategy %d", r.RelationStrategy)
-	case r.StatInterval < 0 || r.StatInterval%statBuckets != 0:
-		return bad("StatInterval", "must be >= 0 and a multiple of %d ns, got %v", statBuckets, r.StatInterval)
-	case r.MaxQueueingTime < 0:
-		return bad("MaxQueueingTime", "must be >= 0, got %v", r.MaxQueueingTime)
+	case r.StatInterval != 0 && (r.StatInterval < MinStatInterval || r.StatInterval%statBuckets != 0):
+		return bad("StatInterval", "must be 0 (1 s) or at least %v and a multiple of %d ns, got %v",
+			MinStatInterval, statBuckets, r.StatInterval)
+	case r.MaxQueueingTime < 0 || r.MaxQueueingTime > MaxQueueingTimeLimit:
+		return bad("MaxQueueingTime", "must be between 0 and %v, got %v", MaxQueueingTimeLimit, r.MaxQueueingTime)
 	case r.MaxQueueingTime > 0 && r.ControlBehavior != Throttling:
 		return bad("MaxQueueingTime", "only applies to ControlBehavior Throttling")
 	}
@@ -241,10 +249,18 @@ func (r *Rule) Validate() error {
 	if r.Strategy != WarmUp && (r.WarmUpPeriod != 0 || r.WarmUpColdFactor != 0) {
 		return bad("WarmUpPeriod", "only applies to Strategy WarmUp")
 	}
+	if r.ControlBehavior == Reject {
+		if field, v := r.fractionalThreshold(); field != "" {
+			return bad(field, "%v admits no whole permit per StatInterval under Reject; use a longer "+
+				"StatInterval (for WarmUp, Threshold / WarmUpColdFactor must be >= 1)", v)
+		}
+	}
 	if r.RelationStrategy == AssociatedResource {
 		switch {
 		case r.RefResource == "":
 			return bad("RefResource", "must be set with AssociatedResource")
+		case r.StatInterval != 0:
+			return bad("StatInterval", "AssociatedResource counts RefResource over the engine's statistics window; leave StatInterval 0")
 		case r.ControlBehavior != Reject || r.Strategy == WarmUp:
 			return bad("RelationStrategy", "AssociatedResource works with ControlBehavior Reject and Strategy Direct or MemoryAdaptive")
 		}
@@ -252,6 +268,30 @@ func (r *Rule) Validate() error {
 		return bad("RefResource", "only applies to RelationStrategy AssociatedResource")
 	}
 	return nil
+}
+
+// fractionalThreshold returns the field and value of a threshold in (0, 1),
+// which Reject, admitting whole permits only, would turn into zero; or "".
+func (r *Rule) fractionalThreshold() (string, float64) {
+	fractional := func(v float64) bool { return v > 0 && v < 1 }
+	switch r.Strategy {
+	case WarmUp:
+		if cold := r.Threshold / r.ColdFactor(); fractional(cold) {
+			return "Threshold", cold
+		}
+	case MemoryAdaptive:
+		if fractional(r.LowMemUsageThreshold) {
+			return "LowMemUsageThreshold", r.LowMemUsageThreshold
+		}
+		if fractional(r.HighMemUsageThreshold) {
+			return "HighMemUsageThreshold", r.HighMemUsageThreshold
+		}
+	default:
+		if fractional(r.Threshold) {
+			return "Threshold", r.Threshold
+		}
+	}
+	return "", 0
 }
 
 func finiteNonNegative(f float64) bool { return f >= 0 && !math.IsInf(f, 1) }

@@ -13,7 +13,7 @@ import (
 
 func TestValidateNamesTheField(t *testing.T) {
 	ok := Rule{Resource: "r", Threshold: 1}
-	warm := Rule{Resource: "r", Threshold: 1, Strategy: WarmUp, WarmUpPeriod: time.Second}
+	warm := Rule{Resource: "r", Threshold: 3, Strategy: WarmUp, WarmUpPeriod: time.Second}
 	mem := Rule{Resource: "r", Strategy: MemoryAdaptive, LowMemUsageThreshold: 10, HighMemUsageThreshold: 5,
 		MemLowWaterMark: 1, MemHighWaterMark: 2}
 	with := func(r Rule, f func(*Rule)) Rule { f(&r); return r }
@@ -44,6 +44,14 @@ func TestValidateNamesTheField(t *testing.T) {
 		{with(ok, func(r *Rule) { r.RelationStrategy = AssociatedResource }), "RefResource"},
 		{with(ok, func(r *Rule) { r.RefResource = "x" }), "RefResource"},
 		{with(warm, func(r *Rule) { r.RelationStrategy, r.RefResource = AssociatedResource, "x" }), "RelationStrategy"},
+		{with(ok, func(r *Rule) {
+			r.RelationStrategy, r.RefResource, r.StatInterval = AssociatedResource, "x", 2*time.Second
+		}), "StatInterval"},
+		{with(ok, func(r *Rule) { r.Threshold = 0.5 }), "Threshold"},
+		{with(warm, func(r *Rule) { r.Threshold = 2 }), "Threshold"}, // cold rate 2/3 < 1 permit
+		{with(mem, func(r *Rule) { r.HighMemUsageThreshold = 0.5 }), "HighMemUsageThreshold"},
+		{with(ok, func(r *Rule) { r.StatInterval = 100 * time.Microsecond }), "StatInterval"},
+		{with(ok, func(r *Rule) { r.ControlBehavior, r.MaxQueueingTime = Throttling, 2*time.Hour }), "MaxQueueingTime"},
 	}
 	for i, tc := range cases {
 		err := tc.rule.Validate()
@@ -58,7 +66,9 @@ func TestValidateNamesTheField(t *testing.T) {
 	}
 	for _, r := range []Rule{ok, warm, mem, {Resource: "api/.*", Regex: true, Threshold: 0},
 		{Resource: "r", Threshold: 5, RelationStrategy: AssociatedResource, RefResource: "x"},
-		{Resource: "r", Threshold: 5, ControlBehavior: Throttling, MaxQueueingTime: time.Second}} {
+		{Resource: "r", Threshold: 5, ControlBehavior: Throttling, MaxQueueingTime: time.Second},
+		{Resource: "r", Threshold: 0.5, ControlBehavior: Throttling}, // one every 2 s
+		{Resource: "r", Threshold: 10.5}} {
 		if err := r.Validate(); err != nil {
 			t.Errorf("valid rule %+v: %v", r, err)
 		}

@@ -2,6 +2,7 @@ package flow
 
 import (
 	"math"
+	"sync"
 	"sync/atomic"
 )
 
@@ -13,6 +14,7 @@ type warmUp struct {
 
 	tokens     atomic.Uint64 // float64 bits of S
 	lastFilled atomic.Int64  // start of the interval S was last updated for
+	mu         sync.Mutex    // serialises the once-per-interval update
 }
 
 func newWarmUp(r *Rule) *warmUp {
@@ -69,18 +71,29 @@ func (w *warmUp) rateFor(s float64) float64 {
 // rate brings the tokens up to date for now and returns the allowed rate.
 func (w *warmUp) rate(now int64, c *Controller) float64 {
 	start := now - now%c.interval
-	last := w.lastFilled.Load()
-	if start > last && w.lastFilled.CompareAndSwap(last, start) {
-		passed := float64(c.previousInterval(now))
-		s := math.Float64frombits(w.tokens.Load())
-		switch {
-		case last == math.MinInt64:
-			s = w.max
-		case s < w.warning || passed < w.coldRate:
-			intervals := float64(start-last) / float64(c.interval)
-			s = math.Min(s+intervals*w.threshold, w.max)
-		}
-		w.tokens.Store(math.Float64bits(math.Max(s-passed, 0)))
+	if start > w.lastFilled.Load() {
+		w.update(start, now, c)
 	}
 	return w.rateFor(math.Float64frombits(w.tokens.Load()))
+}
+
+// update brings the tokens up to the interval starting at start.
+func (w *warmUp) update(start, now int64, c *Controller) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	last := w.lastFilled.Load()
+	if start <= last {
+		return // another caller did it
+	}
+	passed := float64(c.previousInterval(now))
+	s := math.Float64frombits(w.tokens.Load())
+	switch {
+	case last == math.MinInt64:
+		s = w.max
+	case s < w.warning || passed < w.coldRate:
+		intervals := float64(start-last) / float64(c.interval)
+		s = math.Min(s+intervals*w.threshold, w.max)
+	}
+	w.tokens.Store(math.Float64bits(math.Max(s-passed, 0)))
+	w.lastFilled.Store(start)
 }

@@ -54,13 +54,17 @@ type bucket struct {
 	minRT atomic.Int64
 }
 
+// MaxBuckets is the most buckets, history included, a window may have.
+const MaxBuckets = 4096
+
 // NewWindow returns a window covering interval, cut into the given number of
 // buckets, that also keeps history older buckets for SumBetween and
 // ReadBetween. interval must be a positive multiple of buckets nanoseconds
 // and history must not be negative.
 func NewWindow(interval time.Duration, buckets, history int) (*Window, error) {
-	if buckets <= 0 || history < 0 || interval <= 0 || int64(interval)%int64(buckets) != 0 {
-		return nil, fmt.Errorf("stat: window of %v cannot be cut into %d equal buckets", interval, buckets)
+	if buckets <= 0 || history < 0 || buckets+history > MaxBuckets || interval <= 0 || int64(interval)%int64(buckets) != 0 {
+		return nil, fmt.Errorf("stat: window of %v cannot be cut into %d equal buckets (plus %d of history, %d at most)",
+			interval, buckets, history, MaxBuckets)
 	}
 	ring := 1 << bits.Len(uint(buckets+history-1)) // extra slots keep older history
 	bn := int64(interval) / int64(buckets)
@@ -199,31 +203,37 @@ type Prior struct {
 }
 
 const (
-	priorEpochBits = 24
+	priorEpochBits = 32
 	priorEpochMask = 1<<priorEpochBits - 1
 )
 
 // Prior returns the count of e in the buckets of the interval that ends with
-// the bucket of epoch, that bucket excluded. Those buckets no longer grow (but
-// for an entry that read the clock just before a bucket edge and adds just
-// after it), so the sum is computed once per epoch and kept in cache; pass
-// the same cache for the same window and event every time. A count added
-// late to an earlier bucket, with AddGet or Add at a time before the cached
-// epoch, is picked up by the next entry of the cached epoch, which
-// recomputes.
+// the bucket of epoch, that bucket excluded. The bucket just before it is
+// read live: an entry that read the clock just before the bucket edge may
+// still be adding to it. The older ones no longer grow (but for an entry
+// stopped for a whole bucket between reading the clock and adding), so
+// their sum is computed once per epoch and kept in cache; pass the same
+// cache for the same window and event every time. A caller of an older
+// epoch overwrites the cache, so the next caller of the newer epoch
+// recomputes, counting it.
 func (w *Window) Prior(epoch int64, e Event, cache *Prior) int64 {
+	live := w.Count(epoch-1, e)
+	if w.inWindow <= 2 {
+		if w.inWindow == 1 {
+			return 0
+		}
+		return live
+	}
 	v := cache.packed.Load()
 	if v != 0 && v&priorEpochMask == epoch&priorEpochMask {
-		return v >> priorEpochBits
+		return live + v>>priorEpochBits
 	}
-	start := epoch * w.bucketNanos
-	sum := w.SumBetween(e, start-(w.inWindow-1)*w.bucketNanos, start)
+	start := (epoch - 1) * w.bucketNanos
+	sum := w.SumBetween(e, start-(w.inWindow-2)*w.bucketNanos, start)
 	if sum >= 0 && sum < 1<<(62-priorEpochBits) {
-		// This overwrites a newer epoch too when the caller was late: the
-		// next caller of that epoch then recomputes, counting this one.
 		cache.packed.CompareAndSwap(v, sum<<priorEpochBits|epoch&priorEpochMask)
 	}
-	return sum
+	return live + sum
 }
 
 // SumBetween returns the count of e in the buckets, window or history, whose
