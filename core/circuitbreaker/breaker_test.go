@@ -348,3 +348,26 @@ func TestStatisticsRestartWhenClosed(t *testing.T) {
 		t.Fatal("two fresh errors did not trip")
 	}
 }
+
+func TestSlowProbeReopens(t *testing.T) {
+	b, rec := newBreaker(t, Rule{Strategy: SlowRequestRatio, MaxAllowedRT: 50 * time.Millisecond,
+		Threshold: 0.5, RetryTimeout: time.Second})
+	call(t, b, t0, 80*time.Millisecond, false) // 1 of 1 slow: trips
+	now := t0 + int64(time.Second)
+	p, _ := b.Allow(now)
+	b.Done(now, 50*time.Millisecond, true, p) // at the limit is not slow; failures don't count here
+	if b.State() != Closed {
+		t.Fatalf("a probe of exactly MaxAllowedRT did not close the breaker: %v", b.State())
+	}
+	call(t, b, now, 60*time.Millisecond, false) // trips again
+	now += int64(time.Second)
+	p, _ = b.Allow(now)
+	b.Done(now, 120*time.Millisecond, false, p)
+	if b.State() != Open {
+		t.Fatal("a slow probe did not reopen")
+	}
+	last := rec.changes[len(rec.changes)-1]
+	if last.From != HalfOpen || last.To != Open || last.Value != 0.12 {
+		t.Fatalf("last change %+v, want HalfOpen->Open with the probe's 0.12 s", last)
+	}
+}

@@ -70,8 +70,14 @@ const (
 // is blocked for RetryTimeout. Then it is half-open: at most ProbeNum calls
 // at a time pass as probes. ProbeNum successful probes close it, with its
 // statistics restarted from zero; a failed (or, for SlowRequestRatio, slow)
-// probe opens it again for another RetryTimeout, and so does a half-open
-// period in which the probes do not all complete within RetryTimeout.
+// probe opens it again for another RetryTimeout. A probe whose call never
+// runs (a later check blocked it) gives its slot back at once, and one still
+// in flight after RetryTimeout (its caller never exited) gives it to the
+// next caller, so a breaker never stays half-open for want of probes.
+//
+// What counts as failed is the engine's error classifier's call (see
+// sluice.WithErrorClassifier); for SlowRequestRatio only the response time
+// counts.
 type Rule struct {
 	// ID names the rule in errors, logs and state changes. Optional.
 	ID string `json:"id,omitempty"`
