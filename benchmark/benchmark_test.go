@@ -203,18 +203,18 @@ func sentinelEntryExit(res string) bool {
 	return true
 }
 
-// Runners: one per library, so that the loop body is a direct call rather
-// than a call through a func value. pass is the outcome every iteration
-// must have; a benchmark whose rule did not behave fails.
-
-func runSluice(b *testing.B, parallel bool, res string, pass bool) {
+// run measures call, which reports whether the entry passed; pass is the
+// outcome every iteration must have, and a benchmark whose rule did not
+// behave fails. Every library is called through the same func value, so the
+// indirect call costs them all alike.
+func run(b *testing.B, parallel bool, call func() bool, pass bool) {
 	b.ReportAllocs()
 	var wrong atomic.Int64
 	if parallel {
 		b.RunParallel(func(pb *testing.PB) {
 			n := int64(0)
 			for pb.Next() {
-				if sluiceEntryExit(res) != pass {
+				if call() != pass {
 					n++
 				}
 			}
@@ -223,57 +223,7 @@ func runSluice(b *testing.B, parallel bool, res string, pass bool) {
 	} else {
 		n := int64(0)
 		for i := 0; i < b.N; i++ {
-			if sluiceEntryExit(res) != pass {
-				n++
-			}
-		}
-		wrong.Add(n)
-	}
-	checkOutcome(b, wrong.Load(), pass)
-}
-
-func runSentinel(b *testing.B, parallel bool, res string, pass bool) {
-	b.ReportAllocs()
-	var wrong atomic.Int64
-	if parallel {
-		b.RunParallel(func(pb *testing.PB) {
-			n := int64(0)
-			for pb.Next() {
-				if sentinelEntryExit(res) != pass {
-					n++
-				}
-			}
-			wrong.Add(n)
-		})
-	} else {
-		n := int64(0)
-		for i := 0; i < b.N; i++ {
-			if sentinelEntryExit(res) != pass {
-				n++
-			}
-		}
-		wrong.Add(n)
-	}
-	checkOutcome(b, wrong.Load(), pass)
-}
-
-func runRate(b *testing.B, parallel bool, l *rate.Limiter, pass bool) {
-	b.ReportAllocs()
-	var wrong atomic.Int64
-	if parallel {
-		b.RunParallel(func(pb *testing.PB) {
-			n := int64(0)
-			for pb.Next() {
-				if l.Allow() != pass {
-					n++
-				}
-			}
-			wrong.Add(n)
-		})
-	} else {
-		n := int64(0)
-		for i := 0; i < b.N; i++ {
-			if l.Allow() != pass {
+			if call() != pass {
 				n++
 			}
 		}
@@ -296,31 +246,6 @@ func goBreakerCall() bool {
 	return true
 }
 
-func runGoBreaker(b *testing.B, parallel bool) {
-	b.ReportAllocs()
-	var wrong atomic.Int64
-	if parallel {
-		b.RunParallel(func(pb *testing.PB) {
-			n := int64(0)
-			for pb.Next() {
-				if !goBreakerCall() {
-					n++
-				}
-			}
-			wrong.Add(n)
-		})
-	} else {
-		n := int64(0)
-		for i := 0; i < b.N; i++ {
-			if !goBreakerCall() {
-				n++
-			}
-		}
-		wrong.Add(n)
-	}
-	checkOutcome(b, wrong.Load(), true)
-}
-
 func checkOutcome(b *testing.B, wrong int64, pass bool) {
 	b.Helper()
 	if wrong > 0 {
@@ -329,23 +254,29 @@ func checkOutcome(b *testing.B, wrong int64, pass bool) {
 }
 
 func benchEntryExit(b *testing.B, parallel bool) {
-	b.Run("NoRule/Sluice", func(b *testing.B) { runSluice(b, parallel, resNoRule, true) })
-	b.Run("NoRule/SentinelGo", func(b *testing.B) { runSentinel(b, parallel, resNoRule, true) })
-
-	b.Run("Flow/Sluice", func(b *testing.B) { runSluice(b, parallel, resFlow, true) })
-	b.Run("Flow/SentinelGo", func(b *testing.B) { runSentinel(b, parallel, resFlow, true) })
-	b.Run("Flow/XTimeRate", func(b *testing.B) { runRate(b, parallel, openLimiter, true) })
-
-	b.Run("FlowIsolation/Sluice", func(b *testing.B) { runSluice(b, parallel, resFlowIsolation, true) })
-	b.Run("FlowIsolation/SentinelGo", func(b *testing.B) { runSentinel(b, parallel, resFlowIsolation, true) })
-
-	b.Run("Breaker/Sluice", func(b *testing.B) { runSluice(b, parallel, resBreaker, true) })
-	b.Run("Breaker/SentinelGo", func(b *testing.B) { runSentinel(b, parallel, resBreaker, true) })
-	b.Run("Breaker/GoBreaker", func(b *testing.B) { runGoBreaker(b, parallel) })
-
-	b.Run("Blocked/Sluice", func(b *testing.B) { runSluice(b, parallel, resBlocked, false) })
-	b.Run("Blocked/SentinelGo", func(b *testing.B) { runSentinel(b, parallel, resBlocked, false) })
-	b.Run("Blocked/XTimeRate", func(b *testing.B) { runRate(b, parallel, closedLimiter, false) })
+	sluiceOn := func(res string) func() bool { return func() bool { return sluiceEntryExit(res) } }
+	sentinelOn := func(res string) func() bool { return func() bool { return sentinelEntryExit(res) } }
+	for _, c := range []struct {
+		name string
+		call func() bool
+		pass bool
+	}{
+		{"NoRule/Sluice", sluiceOn(resNoRule), true},
+		{"NoRule/SentinelGo", sentinelOn(resNoRule), true},
+		{"Flow/Sluice", sluiceOn(resFlow), true},
+		{"Flow/SentinelGo", sentinelOn(resFlow), true},
+		{"Flow/XTimeRate", openLimiter.Allow, true},
+		{"FlowIsolation/Sluice", sluiceOn(resFlowIsolation), true},
+		{"FlowIsolation/SentinelGo", sentinelOn(resFlowIsolation), true},
+		{"Breaker/Sluice", sluiceOn(resBreaker), true},
+		{"Breaker/SentinelGo", sentinelOn(resBreaker), true},
+		{"Breaker/GoBreaker", goBreakerCall, true},
+		{"Blocked/Sluice", sluiceOn(resBlocked), false},
+		{"Blocked/SentinelGo", sentinelOn(resBlocked), false},
+		{"Blocked/XTimeRate", closedLimiter.Allow, false},
+	} {
+		b.Run(c.name, func(b *testing.B) { run(b, parallel, c.call, c.pass) })
+	}
 }
 
 // BenchmarkEntryExit measures one Entry+Exit on a single goroutine.
