@@ -6,6 +6,7 @@ import (
 
 	"github.com/sluice-go/sluice/core/circuitbreaker"
 	"github.com/sluice-go/sluice/core/flow"
+	"github.com/sluice-go/sluice/core/hotspot"
 	"github.com/sluice-go/sluice/core/isolation"
 )
 
@@ -56,6 +57,9 @@ func LoadIsolationRules(rules []isolation.Rule) error { return Default().LoadIso
 func LoadCircuitBreakerRules(rules []circuitbreaker.Rule) error {
 	return Default().LoadCircuitBreakerRules(rules)
 }
+
+// LoadHotspotRules calls Default().LoadHotspotRules.
+func LoadHotspotRules(rules []hotspot.Rule) error { return Default().LoadHotspotRules(rules) }
 
 // Stats calls Default().Stats.
 func Stats(resource string) (ResourceStats, bool) { return Default().Stats(resource) }

@@ -30,6 +30,7 @@ import (
 	"github.com/sluice-go/sluice/core/circuitbreaker"
 	"github.com/sluice-go/sluice/core/clock"
 	"github.com/sluice-go/sluice/core/flow"
+	"github.com/sluice-go/sluice/core/hotspot"
 	"github.com/sluice-go/sluice/core/stat"
 )
 
@@ -185,7 +186,7 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 			p.res, p.err, passed = nil, nil, true
 		}
 	}()
-	if blocked := e.check(ctx, p, r, b, now, args, &t); blocked != nil {
+	if blocked := e.check(ctx, p, r, b, now, args, opts, &t); blocked != nil {
 		t.rollback(b, r)
 		r.node.Window().Add(now, stat.Block, p.batch)
 		p.err = blocked
@@ -202,7 +203,7 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 	} else {
 		r.node.Window().Add(now, stat.Pass, p.batch)
 	}
-	p.res, p.bound, p.start, p.probes = r, b, now, t.probes
+	p.res, p.bound, p.start, p.probes, p.hot = r, b, now, t.probes, t.hot
 	return true
 }
 
@@ -214,8 +215,9 @@ type ticket struct {
 	res      [2]flow.Reservation
 	more     []flow.Reservation
 	wait     time.Duration
-	waitBy   *flowBinding // the rule asking for the longest wait
-	probes   probes       // per breaker of the binding, in order
+	waitBy   *BlockError                 // the block error of the rule asking for the longest wait
+	probes   slots[circuitbreaker.Probe] // per breaker of the binding, in order
+	hot      slots[hotspot.Token]        // per hotspot rule of the binding, in order
 }
 
 func (t *ticket) reserve(r flow.Reservation) {
@@ -236,10 +238,14 @@ func (t *ticket) rollback(b *binding, r *resource) {
 		}
 	}
 	t.nflow = 0
+	for i := range b.hotspots {
+		b.hotspots[i].l.Cancel(t.hot.get(i))
+	}
+	t.hot = slots[hotspot.Token]{}
 	for i := range b.breakers {
 		b.breakers[i].b.Release(t.probes.get(i))
 	}
-	t.probes = probes{}
+	t.probes = slots[circuitbreaker.Probe]{}
 	if t.acquired {
 		r.node.AddConcurrency(-1)
 		t.acquired = false
@@ -248,7 +254,7 @@ func (t *ticket) rollback(b *binding, r *resource) {
 
 // check runs the checks in order and returns the error of the first that
 // blocks, or nil.
-func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, now int64, args []any, t *ticket) error {
+func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, now int64, args []any, opts []EntryOption, t *ticket) error {
 	if b.isolation != nil {
 		if !r.node.TryAcquire(b.isolationLimit) {
 			return b.isolation
@@ -263,7 +269,27 @@ func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, 
 		}
 		t.reserve(res)
 		if wait > t.wait {
-			t.wait, t.waitBy = wait, fb
+			t.wait, t.waitBy = wait, fb.blocked
+		}
+	}
+	for i := range b.hotspots {
+		hb := &b.hotspots[i]
+		v, found := paramOf(&hb.l.Rule().ParamKey, hb.l.Rule().ParamIndex, args, opts)
+		if !found {
+			continue
+		}
+		k, countable := hotspot.KeyOf(v)
+		if !countable {
+			hb.l.Skip()
+			continue
+		}
+		tok, wait, ok := hb.l.Acquire(now, k, p.batch)
+		if !ok {
+			return hb.blocked
+		}
+		t.hot.set(i, tok)
+		if wait > t.wait {
+			t.wait, t.waitBy = wait, hb.blocked
 		}
 	}
 	for i := range b.breakers {
@@ -327,7 +353,7 @@ func (e *Engine) runChecker(ctx context.Context, c Checker, info EntryInfo) (err
 // queue waits t.wait for a throttled entry's turn, honouring ctx.
 func (e *Engine) queue(ctx context.Context, r *resource, t *ticket) error {
 	blocked := func(reason string, cause error) error {
-		return &BlockError{Resource: r.name, Type: BlockTypeFlow, Rule: t.waitBy.blocked.Rule, Reason: reason, Cause: cause}
+		return &BlockError{Resource: r.name, Type: t.waitBy.Type, Rule: t.waitBy.Rule, Reason: reason, Cause: cause}
 	}
 	if dl, ok := ctx.Deadline(); ok && time.Until(dl) < t.wait {
 		return blocked(fmt.Sprintf("queueing wait of %v exceeds the context deadline", t.wait), context.DeadlineExceeded)
@@ -353,34 +379,53 @@ func durationBetween(from, to int64) time.Duration {
 	return time.Duration(to - from)
 }
 
-// probes holds the probe token an entry took from each breaker of its
-// binding, by the breaker's position; most resources have one breaker or
-// none, so the first two are kept inline.
-type probes struct {
-	first [2]circuitbreaker.Probe
-	more  []circuitbreaker.Probe
+// slots holds one value per rule of a binding, by the rule's position; most
+// resources have one rule of a family or none, so the first two are kept
+// inline.
+type slots[T any] struct {
+	first [2]T
+	more  []T
 }
 
-func (ps *probes) set(i int, p circuitbreaker.Probe) {
-	if i < len(ps.first) {
-		ps.first[i] = p
+func (s *slots[T]) set(i int, v T) {
+	if i < len(s.first) {
+		s.first[i] = v
 		return
 	}
-	if p == (circuitbreaker.Probe{}) && i-len(ps.first) >= len(ps.more) {
-		return
+	for len(s.more) <= i-len(s.first) {
+		var zero T
+		s.more = append(s.more, zero)
 	}
-	for len(ps.more) <= i-len(ps.first) {
-		ps.more = append(ps.more, circuitbreaker.Probe{})
-	}
-	ps.more[i-len(ps.first)] = p
+	s.more[i-len(s.first)] = v
 }
 
-func (ps *probes) get(i int) circuitbreaker.Probe {
-	if i < len(ps.first) {
-		return ps.first[i]
+func (s *slots[T]) get(i int) T {
+	if i < len(s.first) {
+		return s.first[i]
 	}
-	if i-len(ps.first) < len(ps.more) {
-		return ps.more[i-len(ps.first)]
+	if i-len(s.first) < len(s.more) {
+		return s.more[i-len(s.first)]
 	}
-	return circuitbreaker.Probe{}
+	var zero T
+	return zero
+}
+
+// paramOf returns the argument a hotspot rule limits on: the attachment
+// under key if key is set, else args[index] (negative: from the end).
+func paramOf(key *string, index int, args []any, opts []EntryOption) (any, bool) {
+	if *key != "" {
+		for i := len(opts) - 1; i >= 0; i-- {
+			if o := &opts[i]; o.kind == optAttachment && o.key == *key {
+				return o.value, true
+			}
+		}
+		return nil, false
+	}
+	if index < 0 {
+		index += len(args)
+	}
+	if index < 0 || index >= len(args) {
+		return nil, false
+	}
+	return args[index], true
 }

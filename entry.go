@@ -3,6 +3,9 @@ package sluice
 import (
 	"context"
 	"errors"
+
+	"github.com/sluice-go/sluice/core/circuitbreaker"
+	"github.com/sluice-go/sluice/core/hotspot"
 )
 
 // EntryOption describes an entry to Entry or Do. Make one with the With*
@@ -62,9 +65,10 @@ func WithAttachment(key, value any) EntryOption {
 // they do nothing.
 type Permit struct {
 	eng     *Engine
-	res     *resource // nil: untracked, nothing to record
-	bound   *binding  // the rules that admitted the entry
-	probes  probes    // probe tokens from its circuit breakers
+	res     *resource                   // nil: untracked, nothing to record
+	bound   *binding                    // the rules that admitted the entry
+	probes  slots[circuitbreaker.Probe] // probe tokens from its circuit breakers
+	hot     slots[hotspot.Token]        // tokens from its hotspot rules
 	start   int64
 	batch   int64
 	traffic TrafficType
@@ -110,6 +114,9 @@ func (p *Permit) Exit() {
 	failed := p.err != nil && (p.err == errPanicked || p.eng.isFailure(p.err))
 	p.res.node.Window().AddCompletion(now, p.batch, rt, failed)
 	p.res.node.AddConcurrency(-1)
+	for i := range p.bound.hotspots {
+		p.bound.hotspots[i].l.Release(p.hot.get(i))
+	}
 	for i := range p.bound.breakers {
 		p.bound.breakers[i].b.Done(now, rt, failed, p.probes.get(i))
 	}
@@ -122,8 +129,8 @@ func (p *Permit) Exit() {
 // Cause is ctx.Err(), when ctx is done, and a wait longer than ctx's
 // remaining deadline is not started.
 //
-// Checks run in order: isolation, flow, circuit breakers, then custom
-// checkers.
+// Checks run in order: isolation, flow, hotspot, circuit breakers, then
+// custom checkers.
 func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption) (*Permit, error) {
 	// Kept small enough to inline, so that a Permit that does not outlive
 	// the caller's frame lives on the caller's stack.

@@ -10,6 +10,7 @@ import (
 	"github.com/sluice-go/sluice/core/base"
 	"github.com/sluice-go/sluice/core/circuitbreaker"
 	"github.com/sluice-go/sluice/core/flow"
+	"github.com/sluice-go/sluice/core/hotspot"
 	"github.com/sluice-go/sluice/core/isolation"
 	"github.com/sluice-go/sluice/core/stat"
 )
@@ -20,6 +21,7 @@ type Rules struct {
 	Flow           []flow.Rule           `json:"flow,omitempty"`
 	Isolation      []isolation.Rule      `json:"isolation,omitempty"`
 	CircuitBreaker []circuitbreaker.Rule `json:"circuitBreaker,omitempty"`
+	Hotspot        []hotspot.Rule        `json:"hotspot,omitempty"`
 }
 
 // LoadRules replaces every family of rules at once. Every rule is validated
@@ -49,12 +51,22 @@ func (e *Engine) LoadCircuitBreakerRules(rules []circuitbreaker.Rule) error {
 	return e.load(func(cur *Rules) { cur.CircuitBreaker = rules })
 }
 
+// LoadHotspotRules replaces the hotspot rules, leaving the other families
+// as they are; see LoadRules.
+func (e *Engine) LoadHotspotRules(rules []hotspot.Rule) error {
+	return e.load(func(cur *Rules) { cur.Hotspot = rules })
+}
+
 // Rules returns a copy of the rules in force.
 func (e *Engine) Rules() Rules { return e.rules.Load().src.clone() }
 
 func (r Rules) clone() Rules {
+	hot := slices.Clone(r.Hotspot)
+	for i := range hot {
+		hot[i].SpecificItems = slices.Clone(hot[i].SpecificItems)
+	}
 	return Rules{Flow: slices.Clone(r.Flow), Isolation: slices.Clone(r.Isolation),
-		CircuitBreaker: slices.Clone(r.CircuitBreaker)}
+		CircuitBreaker: slices.Clone(r.CircuitBreaker), Hotspot: hot}
 }
 
 // ruleSet is an immutable compiled rule set, swapped in atomically.
@@ -66,12 +78,13 @@ type ruleSet struct {
 	flow      []*compiledRule[flow.Rule, *flow.Controller]
 	isolation []*compiledRule[isolation.Rule, struct{}]
 	breakers  []*compiledRule[circuitbreaker.Rule, *circuitbreaker.Breaker]
+	hotspots  []*compiledRule[hotspot.Rule, *hotspot.Limiter]
 }
 
 // compiledRule is a rule with its compiled pattern and its per-resource
 // state (a flow controller, a breaker), made on first use and kept across
 // reloads of an equal rule.
-type compiledRule[R comparable, S any] struct {
+type compiledRule[R any, S any] struct {
 	rule      R
 	pattern   *regexp.Regexp
 	instances sync.Map // resource name -> S
@@ -96,15 +109,23 @@ func (c *compiledRule[R, S]) applies(resource, name string) bool {
 // compile compiles rules, reusing the compiled rule (and so its state) of
 // each rule equal to one in old.
 func compile[R comparable, S any](old []*compiledRule[R, S], rules []R, pattern func(*R) (string, bool)) []*compiledRule[R, S] {
-	reuse := map[R][]*compiledRule[R, S]{}
+	return compileBy(old, rules, func(r R) R { return r }, pattern)
+}
+
+// compileBy is compile for rules that are not comparable: key says when two
+// are equal.
+func compileBy[R any, K comparable, S any](old []*compiledRule[R, S], rules []R, key func(R) K,
+	pattern func(*R) (string, bool)) []*compiledRule[R, S] {
+	reuse := map[K][]*compiledRule[R, S]{}
 	for _, c := range old {
-		reuse[c.rule] = append(reuse[c.rule], c)
+		k := key(c.rule)
+		reuse[k] = append(reuse[k], c)
 	}
 	out := make([]*compiledRule[R, S], 0, len(rules))
 	for _, r := range rules {
-		if prev := reuse[r]; len(prev) > 0 {
+		if prev := reuse[key(r)]; len(prev) > 0 {
 			out = append(out, prev[0])
-			reuse[r] = prev[1:]
+			reuse[key(r)] = prev[1:]
 			continue
 		}
 		c := &compiledRule[R, S]{rule: r}
@@ -132,12 +153,27 @@ func (e *Engine) load(change func(*Rules)) error {
 		isolation: compile(old.isolation, next.Isolation, func(r *isolation.Rule) (string, bool) { return r.Resource, r.Regex }),
 		breakers: compile(old.breakers, next.CircuitBreaker,
 			func(r *circuitbreaker.Rule) (string, bool) { return r.Resource, r.Regex }),
+		hotspots: compileBy(old.hotspots, next.Hotspot, hotspotKey,
+			func(r *hotspot.Rule) (string, bool) { return r.Resource, r.Regex }),
 	}
 	rs.names = ruleNames(next)
 	e.rules.Store(rs)
 	e.log.Info("sluice: rules loaded", "flow", len(rs.flow), "isolation", len(rs.isolation),
-		"circuitBreaker", len(rs.breakers))
+		"circuitBreaker", len(rs.breakers), "hotspot", len(rs.hotspots))
 	return nil
+}
+
+// hotspotKey identifies a hotspot rule by its contents (its SpecificItems
+// make it incomparable): the Go syntax of its fields, with each item's
+// value type, so that 42 and 42.0 differ.
+func hotspotKey(r hotspot.Rule) string {
+	items := r.SpecificItems
+	r.SpecificItems = nil
+	key := fmt.Sprintf("%#v", r)
+	for _, it := range items {
+		key += fmt.Sprintf("|%T %#v %v", it.Value, it.Value, it.Threshold)
+	}
+	return key
 }
 
 func ruleNames(r Rules) map[string]struct{} {
@@ -155,6 +191,11 @@ func ruleNames(r Rules) map[string]struct{} {
 	for _, c := range r.CircuitBreaker {
 		if !c.Regex {
 			names[c.Resource] = struct{}{}
+		}
+	}
+	for _, h := range r.Hotspot {
+		if !h.Regex {
+			names[h.Resource] = struct{}{}
 		}
 	}
 	return names
@@ -183,6 +224,9 @@ func validate(r Rules) error {
 	for i := range r.CircuitBreaker {
 		check(i, r.CircuitBreaker[i].Validate())
 	}
+	for i := range r.Hotspot {
+		check(i, r.Hotspot[i].Validate())
+	}
 	return errors.Join(errs...)
 }
 
@@ -206,7 +250,13 @@ type binding struct {
 	isolationLimit int64
 
 	flow     []flowBinding
+	hotspots []hotspotBinding
 	breakers []breakerBinding
+}
+
+type hotspotBinding struct {
+	l       *hotspot.Limiter
+	blocked *BlockError
 }
 
 type flowBinding struct {
@@ -248,6 +298,14 @@ func (e *Engine) bind(r *resource, rs *ruleSet) *binding {
 		b.flow = append(b.flow, flowBinding{c: c, blocked: &BlockError{Resource: r.name, Type: BlockTypeFlow,
 			Rule: c.Rule(), Reason: flowReason(c.Rule())}})
 	}
+	for _, hr := range rs.hotspots {
+		if !hr.applies(hr.rule.Resource, r.name) {
+			continue
+		}
+		l := hr.instance(r.name, func() *hotspot.Limiter { return hotspot.NewLimiter(hr.rule) })
+		b.hotspots = append(b.hotspots, hotspotBinding{l: l, blocked: &BlockError{Resource: r.name,
+			Type: BlockTypeHotspot, Rule: l.Rule(), Reason: hotspotReason(l.Rule())}})
+	}
 	for _, cr := range rs.breakers {
 		if !cr.applies(cr.rule.Resource, r.name) {
 			continue
@@ -263,6 +321,20 @@ func (e *Engine) bind(r *resource, rs *ruleSet) *binding {
 	}
 	r.bound.Store(b)
 	return b
+}
+
+func hotspotReason(r *hotspot.Rule) string {
+	param := fmt.Sprintf("argument %d", r.ParamIndex)
+	if r.ParamKey != "" {
+		param = fmt.Sprintf("attachment %q", r.ParamKey)
+	}
+	switch {
+	case r.MetricType == hotspot.Concurrency:
+		return fmt.Sprintf("%s: in-flight limit per value reached", param)
+	case r.ControlBehavior == hotspot.Throttling:
+		return fmt.Sprintf("%s: queueing time per value would exceed %v", param, r.MaxQueueingTime)
+	}
+	return fmt.Sprintf("%s: limit per value reached (%v per %v)", param, r.Threshold, r.Window())
 }
 
 func flowReason(r *flow.Rule) string {

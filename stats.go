@@ -27,6 +27,10 @@ type ResourceStats struct {
 	// CircuitBreakers is the state of each circuit breaker on the resource,
 	// in rule order.
 	CircuitBreakers []BreakerStats
+	// HotspotSkipped counts the entries that the resource's hotspot rules
+	// let through unlimited because their argument could not be counted
+	// (nil, or a slice, map or func), since the rules were loaded.
+	HotspotSkipped int64
 }
 
 // BreakerStats is the state of one circuit breaker.
@@ -44,7 +48,7 @@ func (e *Engine) Stats(name string) (ResourceStats, bool) {
 	}
 	r := v.(*resource)
 	st := e.stats(r)
-	st.CircuitBreakers = e.breakerStats(r)
+	e.ruleStats(r, &st)
 	return st, true
 }
 
@@ -73,16 +77,18 @@ func (e *Engine) stats(r *resource) ResourceStats {
 	}
 }
 
-// breakerStats returns the state of r's breakers under the rules in force.
-func (e *Engine) breakerStats(r *resource) []BreakerStats {
+// ruleStats adds to st what r's rules in force know: breaker states and
+// skipped hotspot entries.
+func (e *Engine) ruleStats(r *resource, st *ResourceStats) {
 	rs := e.rules.Load()
 	b := r.bound.Load()
 	if b == nil || b.rules != rs {
 		b = e.bind(r, rs)
 	}
-	var out []BreakerStats
 	for _, bb := range b.breakers {
-		out = append(out, BreakerStats{Rule: *bb.b.Rule(), State: bb.b.State()})
+		st.CircuitBreakers = append(st.CircuitBreakers, BreakerStats{Rule: *bb.b.Rule(), State: bb.b.State()})
 	}
-	return out
+	for _, hb := range b.hotspots {
+		st.HotspotSkipped += hb.l.Skipped()
+	}
 }

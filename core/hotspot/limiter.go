@@ -1,0 +1,222 @@
+package hotspot
+
+import (
+	"math"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	lru "github.com/hashicorp/golang-lru/v2"
+)
+
+// Limiter enforces one rule on one resource, keeping a state per value in a
+// bounded, sharded 2Q cache (github.com/hashicorp/golang-lru/v2): a value
+// seen once waits in a small "recent" queue and only a value seen again
+// enters the main, frequent queue, so a scan of many one-off values cannot
+// push out the hot ones (with a plain LRU it does; see the benchmark
+// module's hit-rate measurement). A forgotten value starts afresh (a full
+// bucket, nothing in flight), except that a value with entries in flight is
+// never forgotten while they are: its count stays exact.
+//
+// A Limiter is safe for concurrent use. On a known value of a string or
+// integer kind, Acquire, Cancel and Release allocate nothing.
+type Limiter struct {
+	rule     Rule
+	window   float64 // Duration in nanoseconds
+	specific map[Key]float64
+	shards   []shard
+	mask     uint64
+	skipped  atomic.Int64
+}
+
+type shard struct {
+	cache *lru.TwoQueueCache[Key, *state]
+	mu    sync.Mutex     // guards busy and making states
+	busy  map[Key]*state // states with entries in flight
+	_     [64 - 8 - 8 - 8]byte
+}
+
+// state is one value's count.
+type state struct {
+	key       Key
+	threshold float64
+	tat       atomic.Int64 // QPS: the theoretical arrival time of the next permit
+	inFlight  atomic.Int64 // Concurrency
+}
+
+// Token is what an Acquire took, to give back with Cancel (the entry was
+// blocked later) or Release (the entry exited). The zero Token took nothing.
+type Token struct {
+	st   *state
+	n    int64 // permits (QPS) or 1 (Concurrency)
+	tail int64 // QPS: the arrival time this token moved tat to
+	step int64 // QPS: how far it moved it
+}
+
+// NewLimiter returns a limiter for a valid rule (see Rule.Validate).
+func NewLimiter(r Rule) *Limiter {
+	l := &Limiter{rule: r, window: float64(r.Window()), specific: map[Key]float64{}}
+	for _, it := range r.SpecificItems {
+		k, _ := KeyOf(it.Value)
+		l.specific[k] = it.Threshold
+	}
+	n := 1
+	if r.Capacity() >= 4096 {
+		n = 16 // below this, sharding would make the per-shard queues too small to hold a hot set
+	}
+	l.shards = make([]shard, n)
+	l.mask = uint64(n - 1)
+	for i := range l.shards {
+		size := (r.Capacity() + n - 1) / n
+		l.shards[i].cache, _ = lru.New2Q[Key, *state](size)
+		l.shards[i].busy = map[Key]*state{}
+	}
+	return l
+}
+
+// Rule returns the rule the limiter enforces.
+func (l *Limiter) Rule() *Rule { return &l.rule }
+
+// Skip records an entry whose value could not be counted.
+func (l *Limiter) Skip() { l.skipped.Add(1) }
+
+// Skipped returns how many entries were let through unlimited because their
+// value could not be counted (nil, or not comparable).
+func (l *Limiter) Skipped() int64 { return l.skipped.Load() }
+
+// Tracked returns how many values the limiter holds.
+func (l *Limiter) Tracked() int {
+	n := 0
+	for i := range l.shards {
+		n += l.shards[i].cache.Len()
+	}
+	return n
+}
+
+// Acquire decides on an entry of batch permits for value k at now. When ok,
+// the entry may pass after waiting wait (non-zero only under Throttling).
+func (l *Limiter) Acquire(now int64, k Key, batch int64) (tok Token, wait time.Duration, ok bool) {
+	sh := &l.shards[k.hash()&l.mask]
+	st := l.lookup(sh, k)
+	if l.rule.MetricType == Concurrency {
+		if !l.enter(sh, st) {
+			return Token{}, 0, false
+		}
+		return Token{st: st, n: 1}, 0, true
+	}
+	if !(st.threshold > 0) {
+		return Token{}, 0, false
+	}
+	interval := l.window / st.threshold // nanoseconds per permit
+	// Steps are rounded to the nearest nanosecond, so the rate is exact on
+	// average; the bucket's capacity (Reject) allows half a nanosecond of
+	// rounding per permit. Duration is at least 1 ms, so that slack is far
+	// below one permit's step.
+	step := max(int64(math.Round(float64(batch)*interval)), 1)
+	capacity := st.threshold + l.rule.BurstCount
+	limit := int64(math.Ceil(capacity*interval + capacity/2))
+	maxWait := int64(l.rule.MaxQueueingTime)
+	for {
+		tat := st.tat.Load()
+		start := max(tat, now)
+		next := start + step
+		if l.rule.ControlBehavior == Throttling {
+			if start-now > maxWait {
+				return Token{}, 0, false
+			}
+		} else if next-now > limit {
+			return Token{}, 0, false
+		}
+		if st.tat.CompareAndSwap(tat, next) {
+			if l.rule.ControlBehavior == Throttling {
+				wait = time.Duration(start - now)
+			}
+			return Token{st: st, n: batch, tail: next, step: step}, wait, true
+		}
+	}
+}
+
+// Cancel gives back what a Token took, for an entry blocked by a later
+// check: a QPS reservation (if no later entry reserved after it) or a
+// concurrency slot.
+func (l *Limiter) Cancel(t Token) {
+	switch {
+	case t.st == nil:
+	case l.rule.MetricType == Concurrency:
+		l.Release(t)
+	default:
+		t.st.tat.CompareAndSwap(t.tail, t.tail-t.step)
+	}
+}
+
+// Release gives back a Concurrency token's slot when its entry exits. It
+// does nothing for other tokens.
+func (l *Limiter) Release(t Token) {
+	if t.st == nil || l.rule.MetricType != Concurrency {
+		return
+	}
+	if t.st.inFlight.Add(-1) != 0 {
+		return
+	}
+	sh := &l.shards[t.st.key.hash()&l.mask]
+	sh.mu.Lock()
+	if t.st.inFlight.Load() == 0 && sh.busy[t.st.key] == t.st {
+		delete(sh.busy, t.st.key)
+	}
+	sh.mu.Unlock()
+}
+
+// enter takes a concurrency slot of st. Going from 0 to 1 in flight happens
+// under the shard's lock, together with marking st busy, so that a busy
+// value is never forgotten.
+func (l *Limiter) enter(sh *shard, st *state) bool {
+	limit := int64(math.Floor(st.threshold))
+	for {
+		c := st.inFlight.Load()
+		if c+1 > limit {
+			return false
+		}
+		if c == 0 {
+			break
+		}
+		if st.inFlight.CompareAndSwap(c, c+1) {
+			return true
+		}
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	for {
+		c := st.inFlight.Load()
+		if c+1 > limit {
+			return false
+		}
+		if st.inFlight.CompareAndSwap(c, c+1) {
+			if c == 0 {
+				sh.busy[st.key] = st
+			}
+			return true
+		}
+	}
+}
+
+// lookup returns k's state, making it (or taking it back from the busy set)
+// if the cache does not hold it.
+func (l *Limiter) lookup(sh *shard, k Key) *state {
+	if st, ok := sh.cache.Get(k); ok {
+		return st
+	}
+	sh.mu.Lock()
+	defer sh.mu.Unlock()
+	if st, ok := sh.cache.Get(k); ok {
+		return st
+	}
+	st := sh.busy[k]
+	if st == nil {
+		st = &state{key: k, threshold: l.rule.Threshold}
+		if t, ok := l.specific[k]; ok {
+			st.threshold = t
+		}
+	}
+	sh.cache.Add(k, st)
+	return st
+}

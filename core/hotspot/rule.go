@@ -1,0 +1,266 @@
+// Package hotspot limits each value of an argument separately (each user ID,
+// item ID or tenant) without a resource per value: a token bucket, an even
+// spacing or an in-flight cap per value, over a bounded, scan-resistant set
+// of the values seen.
+package hotspot
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"math"
+	"time"
+
+	"github.com/sluice-go/sluice/core/base"
+)
+
+// MetricType says what a rule limits per value.
+type MetricType uint8
+
+const (
+	// QPS limits the rate of permits per value. It is the default.
+	QPS MetricType = iota
+	// Concurrency limits the entries in flight per value.
+	Concurrency
+)
+
+var metricNames = []string{"QPS", "Concurrency"}
+
+// String returns the metric type's name.
+func (m MetricType) String() string { return base.EnumName("MetricType", metricNames, uint8(m)) }
+
+// MarshalText returns the metric type's name.
+func (m MetricType) MarshalText() ([]byte, error) {
+	return base.MarshalEnum("MetricType", metricNames, uint8(m))
+}
+
+// UnmarshalText parses a metric type's name.
+func (m *MetricType) UnmarshalText(b []byte) error {
+	v, err := base.UnmarshalEnum("MetricType", metricNames, b)
+	*m = MetricType(v)
+	return err
+}
+
+// ControlBehavior says what happens to an entry over a QPS threshold.
+type ControlBehavior uint8
+
+const (
+	// Reject blocks it at once. It is the default.
+	Reject ControlBehavior = iota
+	// Throttling spaces each value's entries evenly, making an entry wait
+	// for its turn for at most MaxQueueingTime.
+	Throttling
+)
+
+var behaviorNames = []string{"Reject", "Throttling"}
+
+// String returns the behaviour's name.
+func (b ControlBehavior) String() string {
+	return base.EnumName("ControlBehavior", behaviorNames, uint8(b))
+}
+
+// MarshalText returns the behaviour's name.
+func (b ControlBehavior) MarshalText() ([]byte, error) {
+	return base.MarshalEnum("ControlBehavior", behaviorNames, uint8(b))
+}
+
+// UnmarshalText parses a behaviour's name.
+func (b *ControlBehavior) UnmarshalText(text []byte) error {
+	v, err := base.UnmarshalEnum("ControlBehavior", behaviorNames, text)
+	*b = ControlBehavior(v)
+	return err
+}
+
+// Defaults and bounds.
+const (
+	DefaultDuration = time.Second
+	// DefaultParamsMaxCapacity is how many distinct values a rule tracks
+	// when ParamsMaxCapacity is 0.
+	DefaultParamsMaxCapacity = 20000
+	// MaxParamsMaxCapacity bounds ParamsMaxCapacity.
+	MaxParamsMaxCapacity = 1 << 24
+	// MaxQueueingTimeLimit bounds MaxQueueingTime.
+	MaxQueueingTimeLimit = time.Hour
+)
+
+// SpecificItem overrides a rule's Threshold for one value. Value is a
+// string, an integer, a float or a bool, matched by kind (every integer
+// type is one kind: int 7 matches int64 7, but not 7.0). In JSON and YAML
+// it is written as it appears: "vip", 42, 0.5, true.
+type SpecificItem struct {
+	Value     any     `json:"value"`
+	Threshold float64 `json:"threshold"`
+}
+
+// Rule limits each value of one argument of a resource's entries.
+//
+// The argument is the one under ParamKey among the entry's attachments
+// (sluice.WithAttachment) if ParamKey is set, else the one at ParamIndex
+// among its arguments (sluice.WithArgs). An entry without it (an index out
+// of range, no such attachment) is not limited by the rule; neither is one
+// whose value cannot be counted (nil, or of a type that is not comparable:
+// a slice, map or func), which is skipped and counted (Limiter.Skipped).
+type Rule struct {
+	// ID names the rule in errors and logs. Optional.
+	ID string `json:"id,omitempty"`
+	// Resource is the resource the rule guards, or a regular expression
+	// (RE2, matched against the whole name) when Regex is true; each
+	// matching resource then counts its values on its own.
+	Resource string `json:"resource"`
+	Regex    bool   `json:"regex,omitempty"`
+	// MetricType says what is limited per value. Default QPS.
+	MetricType MetricType `json:"metricType,omitempty"`
+	// ControlBehavior applies to QPS. Default Reject.
+	ControlBehavior ControlBehavior `json:"controlBehavior,omitempty"`
+	// ParamIndex picks the argument among WithArgs; a negative index counts
+	// from the end (-1 is the last).
+	ParamIndex int `json:"paramIndex,omitempty"`
+	// ParamKey, when set, picks the attachment with this key instead.
+	ParamKey string `json:"paramKey,omitempty"`
+	// Threshold is the permits per Duration (QPS) or the entries in flight
+	// (Concurrency) allowed per value. Zero blocks every value that has no
+	// SpecificItems entry.
+	Threshold float64 `json:"threshold"`
+	// BurstCount is extra permits a value's bucket holds under QPS Reject:
+	// its capacity is Threshold + BurstCount.
+	BurstCount float64 `json:"burstCount,omitempty"`
+	// Duration is the window Threshold refills over. Zero means 1 s.
+	Duration time.Duration `json:"-"`
+	// MaxQueueingTime is the longest an entry waits for its value's turn
+	// under Throttling. Zero means spaced without waiting.
+	MaxQueueingTime time.Duration `json:"-"`
+	// ParamsMaxCapacity is how many distinct values are tracked at once;
+	// past it, the values least worth keeping are forgotten (see Limiter).
+	// Zero means DefaultParamsMaxCapacity.
+	ParamsMaxCapacity int `json:"paramsMaxCapacity,omitempty"`
+	// SpecificItems gives some values their own threshold.
+	SpecificItems []SpecificItem `json:"specificItems,omitempty"`
+}
+
+// Window returns Duration or its default.
+func (r *Rule) Window() time.Duration {
+	if r.Duration == 0 {
+		return DefaultDuration
+	}
+	return r.Duration
+}
+
+// Capacity returns ParamsMaxCapacity or its default.
+func (r *Rule) Capacity() int {
+	if r.ParamsMaxCapacity == 0 {
+		return DefaultParamsMaxCapacity
+	}
+	return r.ParamsMaxCapacity
+}
+
+// Validate checks the rule on its own. Its errors are *base.RuleError values
+// that wrap base.ErrInvalidRule and name the offending field.
+func (r *Rule) Validate() error {
+	bad := func(field, reason string, args ...any) error {
+		return &base.RuleError{Family: "hotspot", Index: -1, ID: r.ID, Resource: r.Resource,
+			Field: field, Reason: fmt.Sprintf(reason, args...)}
+	}
+	finite := func(f float64) bool { return f >= 0 && !math.IsInf(f, 1) }
+	switch {
+	case r.Resource == "":
+		return bad("Resource", "must not be empty")
+	case r.Regex && !validPattern(r.Resource):
+		return bad("Resource", "invalid regular expression %q", r.Resource)
+	case int(r.MetricType) >= len(metricNames):
+		return bad("MetricType", "unknown metric type %d", r.MetricType)
+	case int(r.ControlBehavior) >= len(behaviorNames):
+		return bad("ControlBehavior", "unknown behaviour %d", r.ControlBehavior)
+	case r.MetricType == Concurrency && r.ControlBehavior != Reject:
+		return bad("ControlBehavior", "only QPS rules can use Throttling")
+	case !finite(r.Threshold):
+		return bad("Threshold", "must be a finite number >= 0, got %v", r.Threshold)
+	case !finite(r.BurstCount):
+		return bad("BurstCount", "must be a finite number >= 0, got %v", r.BurstCount)
+	case r.BurstCount != 0 && (r.MetricType != QPS || r.ControlBehavior != Reject):
+		return bad("BurstCount", "only applies to QPS Reject")
+	case r.Duration != 0 && r.Duration < time.Millisecond:
+		return bad("Duration", "must be 0 (1 s) or at least 1ms, got %v", r.Duration)
+	case r.MaxQueueingTime < 0 || r.MaxQueueingTime > MaxQueueingTimeLimit:
+		return bad("MaxQueueingTime", "must be between 0 and %v, got %v", MaxQueueingTimeLimit, r.MaxQueueingTime)
+	case r.MaxQueueingTime != 0 && r.ControlBehavior != Throttling:
+		return bad("MaxQueueingTime", "only applies to Throttling")
+	case r.ParamsMaxCapacity < 0 || r.ParamsMaxCapacity > MaxParamsMaxCapacity:
+		return bad("ParamsMaxCapacity", "must be between 0 and %d, got %d", MaxParamsMaxCapacity, r.ParamsMaxCapacity)
+	}
+	seen := map[Key]bool{}
+	for i, it := range r.SpecificItems {
+		k, ok := KeyOf(it.Value)
+		if !ok || k.kind == kindOther {
+			return bad("SpecificItems", "item %d: value %v (%T) is not a string, integer, float or bool", i, it.Value, it.Value)
+		}
+		if seen[k] {
+			return bad("SpecificItems", "item %d: value %v appears twice", i, it.Value)
+		}
+		seen[k] = true
+		if !finite(it.Threshold) {
+			return bad("SpecificItems", "item %d: threshold must be a finite number >= 0, got %v", i, it.Threshold)
+		}
+	}
+	return nil
+}
+
+func validPattern(p string) bool {
+	_, err := base.CompilePattern(p)
+	return err == nil
+}
+
+type ruleFields Rule
+
+type ruleJSON struct {
+	*ruleFields
+	Duration        base.Duration `json:"duration,omitempty"`
+	MaxQueueingTime base.Duration `json:"maxQueueingTime,omitempty"`
+}
+
+// MarshalJSON writes the rule with enums as names and durations as Go
+// duration strings ("500ms").
+func (r Rule) MarshalJSON() ([]byte, error) {
+	return json.Marshal(ruleJSON{(*ruleFields)(&r), base.Duration(r.Duration), base.Duration(r.MaxQueueingTime)})
+}
+
+// UnmarshalJSON reads the form MarshalJSON writes. Unknown fields are an
+// error that names them.
+func (r *Rule) UnmarshalJSON(b []byte) error {
+	j := ruleJSON{(*ruleFields)(r), base.Duration(r.Duration), base.Duration(r.MaxQueueingTime)}
+	if err := base.DecodeStrict(b, &j); err != nil {
+		return fmt.Errorf("hotspot rule: %w", err)
+	}
+	r.Duration = time.Duration(j.Duration)
+	r.MaxQueueingTime = time.Duration(j.MaxQueueingTime)
+	return nil
+}
+
+// UnmarshalJSON reads an item, keeping its value's kind: a JSON string is a
+// string, a number without a fraction or exponent an int64, any other
+// number a float64, true and false a bool.
+func (it *SpecificItem) UnmarshalJSON(b []byte) error {
+	var raw struct {
+		Value     json.RawMessage `json:"value"`
+		Threshold float64         `json:"threshold"`
+	}
+	if err := base.DecodeStrict(b, &raw); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw.Value))
+	dec.UseNumber()
+	var v any
+	if err := dec.Decode(&v); err != nil {
+		return fmt.Errorf("specific item value: %w", err)
+	}
+	if n, ok := v.(json.Number); ok {
+		if i, err := n.Int64(); err == nil {
+			v = i
+		} else if f, err := n.Float64(); err == nil {
+			v = f
+		} else {
+			return fmt.Errorf("specific item value %s: %w", n, err)
+		}
+	}
+	it.Value, it.Threshold = v, raw.Threshold
+	return nil
+}
