@@ -188,7 +188,7 @@ func TestHotspotEntryDoesNotAllocate(t *testing.T) {
 	})
 	ctx := context.Background()
 	args := []any{"user-1", 123456} // boxed once, by the caller
-	for i := 0; i < 2; i++ {         // a value seen twice is in the frequent queue
+	for i := 0; i < 2; i++ {        // a value seen twice is in the frequent queue
 		p, _ := eng.Entry(ctx, "r", sluice.WithArgs(args...))
 		p.Exit()
 	}
