@@ -49,6 +49,11 @@ const MaxBatchCount = 1 << 20
 
 // WithArgs gives the entry arguments that hotspot rules can limit on, by
 // their position (ParamIndex). A later WithArgs replaces an earlier one.
+//
+// Hotspot rules keep argument values as keys, so Go's escape analysis puts
+// the argument slice that WithArgs(a, b) builds at the call site on the
+// heap: one small allocation per call, besides boxing non-constant values
+// into any. Passing a slice the caller reuses, WithArgs(args...), avoids it.
 func WithArgs(args ...any) EntryOption { return EntryOption{kind: optArgs, args: args} }
 
 // WithAttachment attaches a keyed value to the entry, which hotspot rules

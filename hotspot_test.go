@@ -203,10 +203,18 @@ func TestHotspotEntryDoesNotAllocate(t *testing.T) {
 	if engine != 0 {
 		t.Fatalf("%v allocs per Entry+Exit inside the engine, want 0", engine)
 	}
-	user, item := "user-1", 123456
-	caller := testing.AllocsPerRun(1000, func() {
-		p, _ := eng.Entry(ctx, "r", sluice.WithArgs(user, item)) // boxing at the call site
+	// At a call site, WithArgs(v, w) builds the argument slice; the values
+	// are kept as cache keys, so Go's escape analysis puts that slice on the
+	// heap: one allocation, the caller's, like boxing v and w.
+	user, item := any("user-1"), any(123456)
+	slice := testing.AllocsPerRun(1000, func() {
+		p, _ := eng.Entry(ctx, "r", sluice.WithArgs(user, item))
 		p.Exit()
 	})
-	t.Logf("allocs per Entry+Exit: %v inside the engine, %v with the caller boxing a string and an int", engine, caller)
+	s, n := "user-1", 123456
+	boxing := testing.AllocsPerRun(1000, func() {
+		p, _ := eng.Entry(ctx, "r", sluice.WithArgs(s, n))
+		p.Exit()
+	})
+	t.Logf("allocs per Entry+Exit: 0 inside the engine; %v for WithArgs(v, w) of boxed values; %v with the caller boxing a string and an int", slice, boxing)
 }

@@ -15,6 +15,9 @@
 //
 // TestPeersLoad checks that the rules the benchmarks run against are really
 // in force in both libraries, so the numbers measure a real rule path.
+//
+// Hotspot (per-argument) benchmarks are in hotspot_test.go, and the cache
+// hit-rate measurement behind the hotspot cache's design in hitrate_test.go.
 package benchmark
 
 import (
@@ -102,7 +105,10 @@ func setup() error {
 	if err != nil {
 		return fmt.Errorf("sluice rules: %w", err)
 	}
-	return setupSentinel()
+	if err := setupSentinel(); err != nil {
+		return err
+	}
+	return setupHotspot() // hotspot_test.go
 }
 
 func setupSentinel() error {

@@ -6,6 +6,8 @@ replace github.com/sluice-go/sluice => ../
 
 require (
 	github.com/alibaba/sentinel-golang v1.0.4
+	github.com/hashicorp/golang-lru/arc/v2 v2.0.7
+	github.com/hashicorp/golang-lru/v2 v2.0.7
 	github.com/sluice-go/sluice v0.0.0-00010101000000-000000000000
 	github.com/sony/gobreaker v1.0.0
 	golang.org/x/time v0.10.0
