@@ -186,32 +186,35 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 			p.res, p.err, passed = nil, nil, true
 		}
 	}()
+	t.stripe = r.node.Stripe()
 	if blocked := e.check(ctx, p, r, b, now, args, opts, &t); blocked != nil {
 		t.rollback(b, r)
-		r.node.Window().Add(now, stat.Block, p.batch)
+		r.node.Add(now, t.stripe, stat.Block, p.batch)
 		p.err = blocked
 		return false
 	}
 	if t.wait > 0 {
 		if blocked := e.queue(ctx, r, &t); blocked != nil {
 			t.rollback(b, r)
-			r.node.Window().Add(e.now(), stat.Block, p.batch)
+			r.node.Add(e.now(), t.stripe, stat.Block, p.batch)
 			p.err = blocked
 			return false
 		}
-		r.node.Window().Add(e.now(), stat.Pass, p.batch)
+		r.node.Add(e.now(), t.stripe, stat.Pass, p.batch)
 	} else {
-		r.node.Window().Add(now, stat.Pass, p.batch)
+		r.node.Add(now, t.stripe, stat.Pass, p.batch)
 	}
 	p.res, p.bound, p.start, p.probes, p.hot = r, b, now, t.probes, t.hot
+	p.stripe, p.shared = t.stripe, t.inFlight == inFlightShared
 	return true
 }
 
 // ticket is what an entry's checks took so far, to give back if a later
 // check blocks it.
 type ticket struct {
-	acquired bool // the entry's unit of concurrency
-	nflow    int  // flow reservations taken, in b.flow order
+	stripe   int      // the node stripe the entry records into
+	inFlight inFlight // how the entry is counted in flight, if yet
+	nflow    int      // flow reservations taken, in b.flow order
 	res      [2]flow.Reservation
 	more     []flow.Reservation
 	wait     time.Duration
@@ -246,10 +249,13 @@ func (t *ticket) rollback(b *binding, r *resource) {
 		b.breakers[i].b.Release(t.probes.get(i))
 	}
 	t.probes = slots[circuitbreaker.Probe]{}
-	if t.acquired {
-		r.node.AddConcurrency(-1)
-		t.acquired = false
+	switch t.inFlight {
+	case inFlightShared:
+		r.node.Release()
+	case inFlightStripe:
+		r.node.Leave(t.stripe)
 	}
+	t.inFlight = inFlightNone
 }
 
 // check runs the checks in order and returns the error of the first that
@@ -259,7 +265,7 @@ func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, 
 		if !r.node.TryAcquire(b.isolationLimit) {
 			return b.isolation
 		}
-		t.acquired = true
+		t.inFlight = inFlightShared
 	}
 	for i := range b.flow {
 		fb := &b.flow[i]
@@ -309,9 +315,9 @@ func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, 
 		}
 	}
 	// Passed: the entry counts as in flight from here, queueing included.
-	if !t.acquired {
-		r.node.AddConcurrency(1)
-		t.acquired = true
+	if t.inFlight == inFlightNone {
+		r.node.Enter(t.stripe)
+		t.inFlight = inFlightStripe
 	}
 	return nil
 }
@@ -378,6 +384,16 @@ func durationBetween(from, to int64) time.Duration {
 	}
 	return time.Duration(to - from)
 }
+
+// inFlight says how an entry is counted in flight: in the node's shared,
+// exact count (isolation rules reserve against it), or in its stripe.
+type inFlight uint8
+
+const (
+	inFlightNone inFlight = iota
+	inFlightShared
+	inFlightStripe
+)
 
 // slots holds one value per rule of a binding, by the rule's position; most
 // resources have one rule of a family or none, so the first two are kept

@@ -646,3 +646,31 @@ func TestDefaultEngineNeedsNoSetup(t *testing.T) {
 		t.Fatalf("stats %+v", st)
 	}
 }
+
+func TestIsolationCountsEntriesFromBeforeItsRule(t *testing.T) {
+	eng, _ := newEngine(t)
+	var held []*sluice.Permit
+	for i := 0; i < 3; i++ {
+		p, err := eng.Entry(context.Background(), "db")
+		if err != nil {
+			t.Fatal(err)
+		}
+		held = append(held, p)
+	}
+	mustLoad(t, eng, sluice.Rules{Isolation: []isolation.Rule{{Resource: "db", Threshold: 3}}})
+	if _, err := eng.Entry(context.Background(), "db"); !errors.Is(err, sluice.ErrBlocked) {
+		t.Fatal("3 entries from before the rule are in flight: a 4th must be blocked")
+	}
+	held[0].Exit()
+	p, err := eng.Entry(context.Background(), "db")
+	if err != nil {
+		t.Fatalf("after one exit: %v", err)
+	}
+	p.Exit()
+	for _, p := range held[1:] {
+		p.Exit()
+	}
+	if st, _ := eng.Stats("db"); st.Concurrency != 0 {
+		t.Fatalf("concurrency %d after all exits", st.Concurrency)
+	}
+}

@@ -76,6 +76,8 @@ type Permit struct {
 	hot     slots[hotspot.Token]        // tokens from its hotspot rules
 	start   int64
 	batch   int64
+	stripe  int  // the node stripe the entry records into
+	shared  bool // counted in the node's shared in-flight count
 	traffic TrafficType
 	err     error
 	exited  bool
@@ -117,8 +119,12 @@ func (p *Permit) Exit() {
 	now := p.eng.now()
 	rt := durationBetween(p.start, now)
 	failed := p.err != nil && (p.err == errPanicked || p.eng.isFailure(p.err))
-	p.res.node.Window().AddCompletion(now, p.batch, rt, failed)
-	p.res.node.AddConcurrency(-1)
+	p.res.node.AddCompletion(now, p.stripe, p.batch, rt, failed)
+	if p.shared {
+		p.res.node.Release()
+	} else {
+		p.res.node.Leave(p.stripe)
+	}
 	for i := range p.bound.hotspots {
 		p.bound.hotspots[i].l.Release(p.hot.get(i))
 	}

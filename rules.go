@@ -291,7 +291,7 @@ func (e *Engine) bind(r *resource, rs *ruleSet) *binding {
 		}
 		c := fr.instance(r.name, func() *flow.Controller {
 			return flow.NewController(fr.rule, flow.Env{
-				RefWindow:   func(ref string) *stat.Window { return e.track(ref).node.Window() },
+				RefNode:     func(ref string) *stat.Node { return e.track(ref).node },
 				MemoryUsage: e.memory.usage,
 			})
 		})

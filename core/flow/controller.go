@@ -10,9 +10,9 @@ import (
 
 // Env is what a controller needs from its engine.
 type Env struct {
-	// RefWindow returns the statistics window of a resource, for
-	// AssociatedResource rules.
-	RefWindow func(resource string) *stat.Window
+	// RefNode returns the statistics of a resource, for AssociatedResource
+	// rules.
+	RefNode func(resource string) *stat.Node
 	// MemoryUsage returns the process's memory use in bytes at now, and
 	// false when there is no reading. MemoryAdaptive rules without a reading
 	// use LowMemUsageThreshold.
@@ -29,7 +29,7 @@ type Controller struct {
 	// the last one for Reject, the one before for warm-up. Nil for
 	// AssociatedResource and for Direct Throttling, which need no count.
 	passes *stat.Window
-	ref    *stat.Window // AssociatedResource
+	ref    *stat.Node // AssociatedResource
 	warm   *warmUp      // WarmUp
 	memory func(now int64) (uint64, bool)
 
@@ -55,7 +55,7 @@ type Reservation struct {
 func NewController(r Rule, env Env) *Controller {
 	c := &Controller{rule: r, interval: int64(r.Interval()), memory: env.MemoryUsage}
 	if r.RelationStrategy == AssociatedResource {
-		c.ref = env.RefWindow(r.RefResource)
+		c.ref = env.RefNode(r.RefResource)
 		return c
 	}
 	switch {

@@ -304,10 +304,10 @@ func TestMemoryAdaptiveThreshold(t *testing.T) {
 }
 
 func TestAssociatedResource(t *testing.T) {
-	ref, _ := stat.NewWindow(time.Second, 10, 0)
-	env := Env{RefWindow: func(name string) *stat.Window {
+	ref, _ := stat.NewNode(time.Second, 10)
+	env := Env{RefNode: func(name string) *stat.Node {
 		if name != "db-write" {
-			t.Fatalf("RefWindow(%q)", name)
+			t.Fatalf("RefNode(%q)", name)
 		}
 		return ref
 	}}
@@ -316,11 +316,12 @@ func TestAssociatedResource(t *testing.T) {
 	if got := passes(c, t0, 10); got != 10 {
 		t.Fatalf("with an idle ref resource %d of 10 passed; the rule counts the ref, not itself", got)
 	}
-	ref.Add(t0, stat.Pass, 4)
+	ref.Add(t0, 0, stat.Pass, 3)
+	ref.Add(t0, 1, stat.Pass, 1) // another stripe counts too
 	if _, _, ok := c.Check(t0, 1); !ok {
 		t.Fatal("ref at 4 of 5: should pass")
 	}
-	ref.Add(t0, stat.Pass, 1)
+	ref.Add(t0, 0, stat.Pass, 1)
 	if _, _, ok := c.Check(t0, 1); ok {
 		t.Fatal("ref at 5 of 5: should block")
 	}

@@ -1,9 +1,129 @@
 package stat
 
 import (
+	"math/bits"
+	"runtime"
 	"sync/atomic"
 	"time"
 )
+
+// Node holds the statistics of one resource: sliding windows of events and
+// the number of entries in flight.
+//
+// Its counters are striped per processor: an entry records into the stripe
+// of the processor it runs on (Stripe), so that entries on different cores
+// do not pull the same cache lines back and forth; readings sum the stripes.
+// The in-flight count that isolation rules reserve against exactly is one
+// shared counter (TryAcquire, Release).
+type Node struct {
+	stripes []stripe
+	mask    int
+	_       [64 - 8 - 8 - 8]byte
+	// shared is the exact in-flight count of entries that reserved it.
+	shared atomic.Int64
+	_      [64 - 8]byte
+}
+
+// stripe is one processor's share of a node, a cache line of its own.
+type stripe struct {
+	window   *Window
+	inFlight atomic.Int64
+	_        [64 - 8 - 8]byte
+}
+
+// MaxStripes bounds the stripes of a node, and so its memory: a node holds
+// one window per stripe.
+const MaxStripes = 8
+
+// NewNode returns a node whose windows cover interval in the given number
+// of buckets, with one bucket of history for Rates. It has one stripe per
+// processor (GOMAXPROCS when it is made, rounded up to a power of two), at
+// most MaxStripes.
+func NewNode(interval time.Duration, buckets int) (*Node, error) {
+	n := 1 << bits.Len(uint(min(runtime.GOMAXPROCS(0), MaxStripes)-1))
+	node := &Node{stripes: make([]stripe, n), mask: n - 1}
+	for i := range node.stripes {
+		w, err := NewWindow(interval, buckets, 1)
+		if err != nil {
+			return nil, err
+		}
+		node.stripes[i].window = w
+	}
+	return node, nil
+}
+
+// Stripe returns the stripe of the processor the caller runs on. The caller
+// may move to another processor afterwards; any stripe is correct, the
+// current one is only faster.
+func (n *Node) Stripe() int {
+	if n.mask == 0 {
+		return 0
+	}
+	p := procPin()
+	procUnpin()
+	return p & n.mask
+}
+
+// Window returns the window of a stripe.
+func (n *Node) Window(stripe int) *Window { return n.stripes[stripe&n.mask].window }
+
+// Add adds v to event e at now in the given stripe.
+func (n *Node) Add(now int64, stripe int, e Event, v int64) {
+	n.stripes[stripe&n.mask].window.Add(now, e, v)
+}
+
+// AddCompletion records an exited entry in the given stripe (see
+// Window.AddCompletion).
+func (n *Node) AddCompletion(now int64, stripe int, batch int64, rt time.Duration, failed bool) {
+	n.stripes[stripe&n.mask].window.AddCompletion(now, batch, rt, failed)
+}
+
+// Enter counts an entry in flight in the given stripe; Leave, with the same
+// stripe, ends it.
+func (n *Node) Enter(stripe int) { n.stripes[stripe&n.mask].inFlight.Add(1) }
+
+// Leave ends an entry counted by Enter on the same stripe.
+func (n *Node) Leave(stripe int) { n.stripes[stripe&n.mask].inFlight.Add(-1) }
+
+// TryAcquire counts an entry in flight in the shared count if that keeps
+// the whole count (Concurrency) at or under limit, and reports whether it
+// did. It never overshoots, however many goroutines call it at once: the
+// reservation is a CAS on the shared count, and entries counted in stripes
+// (from before an isolation rule applied) are counted too, until they exit.
+func (n *Node) TryAcquire(limit int64) bool {
+	for {
+		c := n.shared.Load()
+		if c+n.striped()+1 > limit {
+			return false
+		}
+		if n.shared.CompareAndSwap(c, c+1) {
+			return true
+		}
+	}
+}
+
+// Release ends an entry counted by TryAcquire.
+func (n *Node) Release() { n.shared.Add(-1) }
+
+// Concurrency returns the number of entries in flight.
+func (n *Node) Concurrency() int64 { return n.shared.Load() + n.striped() }
+
+func (n *Node) striped() int64 {
+	var c int64
+	for i := range n.stripes {
+		c += n.stripes[i].inFlight.Load()
+	}
+	return c
+}
+
+// Sum returns the count of e over the window ending at now, all stripes.
+func (n *Node) Sum(now int64, e Event) int64 {
+	var s int64
+	for i := range n.stripes {
+		s += n.stripes[i].window.Sum(now, e)
+	}
+	return s
+}
 
 // Rates is a reading of a node's window as rates per second.
 type Rates struct {
@@ -20,10 +140,13 @@ type Rates struct {
 // counted pro rata. Reading a plain window sum would under-read by up to one
 // bucket's share.
 func (n *Node) Rates(now int64) Rates {
-	w := n.window
+	w := n.stripes[0].window
 	from, to := w.span(now)
-	in := w.ReadBetween(from, to)
-	old := w.ReadBetween(from-w.bucketNanos, from)
+	var in, old Counts
+	for i := range n.stripes {
+		in.add(n.stripes[i].window.ReadBetween(from, to))
+		old.add(n.stripes[i].window.ReadBetween(from-w.bucketNanos, from))
+	}
 	elapsed := max(now, 0) - (to - w.bucketNanos)
 	f := 1 - float64(elapsed)/float64(w.bucketNanos) // share of the old bucket inside
 	secs := w.Interval().Seconds()
@@ -42,49 +165,4 @@ func (n *Node) Rates(now int64) Rates {
 		r.AvgRT = time.Duration(mix(int64(in.RTSum), int64(old.RTSum)) / c)
 	}
 	return r
-}
-
-// Node holds the statistics of one resource: a sliding window of events and
-// the number of entries in flight.
-type Node struct {
-	window *Window
-	// concurrency changes on every entry and exit; the padding keeps it off
-	// the cache line of window, which every entry reads.
-	_           [56]byte
-	concurrency atomic.Int64
-	_           [56]byte
-}
-
-// NewNode returns a node whose window covers interval in the given number of
-// buckets, with one bucket of history for Rates.
-func NewNode(interval time.Duration, buckets int) (*Node, error) {
-	w, err := NewWindow(interval, buckets, 1)
-	if err != nil {
-		return nil, err
-	}
-	return &Node{window: w}, nil
-}
-
-// Window returns the node's sliding window.
-func (n *Node) Window() *Window { return n.window }
-
-// Concurrency returns the number of entries in flight.
-func (n *Node) Concurrency() int64 { return n.concurrency.Load() }
-
-// AddConcurrency adds d (which may be negative) to the entries in flight.
-func (n *Node) AddConcurrency(d int64) { n.concurrency.Add(d) }
-
-// TryAcquire adds one entry in flight if that keeps the count at or under
-// limit, and reports whether it did. It never overshoots, however many
-// goroutines call it at once.
-func (n *Node) TryAcquire(limit int64) bool {
-	for {
-		c := n.concurrency.Load()
-		if c+1 > limit {
-			return false
-		}
-		if n.concurrency.CompareAndSwap(c, c+1) {
-			return true
-		}
-	}
 }

@@ -263,6 +263,17 @@ type Counts struct {
 	MinRT time.Duration
 }
 
+func (c *Counts) add(o Counts) {
+	c.Pass += o.Pass
+	c.Block += o.Block
+	c.Complete += o.Complete
+	c.Error += o.Error
+	c.RTSum += o.RTSum
+	if o.MinRT != 0 && (c.MinRT == 0 || o.MinRT < c.MinRT) {
+		c.MinRT = o.MinRT
+	}
+}
+
 // Read returns every counter over the window ending at now.
 func (w *Window) Read(now int64) Counts {
 	from, to := w.span(now)

@@ -152,6 +152,13 @@ func TestNodeTryAcquireIsExact(t *testing.T) {
 	if acquired != limit || n.Concurrency() != limit {
 		t.Fatalf("acquired %d, concurrency %d; want %d", acquired, n.Concurrency(), limit)
 	}
+	n.Enter(1)
+	n.Enter(0)
+	n.Leave(1)
+	n.Release()
+	if n.Concurrency() != limit {
+		t.Fatalf("after Enter/Leave and a Release: %d, want %d", n.Concurrency(), limit)
+	}
 }
 
 func TestWindowZeroAlloc(t *testing.T) {
@@ -196,9 +203,9 @@ func TestNodeRatesCountTheOldBucketProRata(t *testing.T) {
 	}
 	ms := int64(time.Millisecond)
 	base := int64(1_700_000_000) * int64(time.Second)
-	n.Window().Add(base, Pass, 10)        // bucket [0, 100ms)
-	n.Window().Add(base+500*ms, Pass, 20) // bucket [500, 600ms)
-	n.Window().AddCompletion(base+500*ms, 1, 4*time.Millisecond, false)
+	n.Add(base, 0, Pass, 10)        // bucket [0, 100ms)
+	n.Add(base+500*ms, 1, Pass, 20) // bucket [500, 600ms), another stripe
+	n.AddCompletion(base+500*ms, n.Stripe(), 1, 4*time.Millisecond, false)
 	for _, tc := range []struct {
 		at   int64
 		want float64
