@@ -30,7 +30,7 @@ type Controller struct {
 	// AssociatedResource and for Direct Throttling, which need no count.
 	passes *stat.Window
 	ref    *stat.Node // AssociatedResource
-	warm   *warmUp      // WarmUp
+	warm   *warmUp    // WarmUp
 	memory func(now int64) (uint64, bool)
 
 	// free is when the spans handed out under Throttling end: the earliest
