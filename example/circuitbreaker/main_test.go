@@ -4,14 +4,17 @@ import (
 	"bytes"
 	"context"
 	"regexp"
-	"runtime"
 	"strconv"
 	"testing"
 	"time"
+
+	"go.uber.org/goleak"
 )
 
 func TestRun(t *testing.T) {
-	goroutines := runtime.NumGoroutine()
+	// Every goroutine run starts (callers, the engine's listener) has
+	// stopped by the time it returns.
+	defer goleak.VerifyNone(t)
 	const duration = 3 * time.Second
 	var out bytes.Buffer
 	if err := run(context.Background(), &out, duration); err != nil {
@@ -60,15 +63,6 @@ func TestRun(t *testing.T) {
 		}
 	}
 
-	// Every goroutine (callers, the engine's listener) has stopped by the
-	// time run returns.
-	deadline := time.Now().Add(time.Second)
-	for runtime.NumGoroutine() > goroutines && time.Now().Before(deadline) {
-		time.Sleep(10 * time.Millisecond)
-	}
-	if n := runtime.NumGoroutine(); n > goroutines {
-		t.Errorf("%d goroutines left running, want %d", n, goroutines)
-	}
 }
 
 var validTransition = map[string]bool{
