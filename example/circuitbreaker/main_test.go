@@ -62,7 +62,6 @@ func TestRun(t *testing.T) {
 			t.Errorf("%s: summary does not show the breaker ending Closed", strategy)
 		}
 	}
-
 }
 
 var validTransition = map[string]bool{

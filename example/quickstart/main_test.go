@@ -56,7 +56,6 @@ func TestRun(t *testing.T) {
 	if blocked, _ := strconv.Atoi(m[2]); blocked == 0 {
 		t.Error("GET /orders: offered ~100 req/s against a limit of 50, yet nothing was blocked")
 	}
-
 }
 
 func TestRunRejectsBadDuration(t *testing.T) {
