@@ -131,3 +131,29 @@ func (e *RuleError) Error() string {
 
 // Unwrap returns ErrInvalidRule.
 func (e *RuleError) Unwrap() error { return ErrInvalidRule }
+
+// RuleCheck builds the validation errors of one rule.
+type RuleCheck struct {
+	Family, ID, Resource string
+}
+
+// Fail returns a *RuleError on field, its reason formatted from reason and
+// args.
+func (c RuleCheck) Fail(field, reason string, args ...any) error {
+	return &RuleError{Family: c.Family, Index: -1, ID: c.ID, Resource: c.Resource,
+		Field: field, Reason: fmt.Sprintf(reason, args...)}
+}
+
+// CheckResource checks the rule's Resource: not empty, and a valid pattern
+// (see CompilePattern) when regex is set.
+func (c RuleCheck) CheckResource(regex bool) error {
+	if c.Resource == "" {
+		return c.Fail("Resource", "must not be empty")
+	}
+	if regex {
+		if _, err := CompilePattern(c.Resource); err != nil {
+			return c.Fail("Resource", "invalid regular expression %q", c.Resource)
+		}
+	}
+	return nil
+}

@@ -142,15 +142,12 @@ func (r *Rule) MinRequests() int64 { return max(r.MinRequestAmount, 1) }
 // Validate checks the rule on its own. Its errors are *base.RuleError values
 // that wrap base.ErrInvalidRule and name the offending field.
 func (r *Rule) Validate() error {
-	bad := func(field, reason string, args ...any) error {
-		return &base.RuleError{Family: "circuit breaker", Index: -1, ID: r.ID, Resource: r.Resource,
-			Field: field, Reason: fmt.Sprintf(reason, args...)}
+	check := base.RuleCheck{Family: "circuit breaker", ID: r.ID, Resource: r.Resource}
+	if err := check.CheckResource(r.Regex); err != nil {
+		return err
 	}
+	bad := check.Fail
 	switch {
-	case r.Resource == "":
-		return bad("Resource", "must not be empty")
-	case r.Regex && !validPattern(r.Resource):
-		return bad("Resource", "invalid regular expression %q", r.Resource)
 	case int(r.Strategy) >= len(strategyNames):
 		return bad("Strategy", "unknown strategy %d", r.Strategy)
 	case r.RetryTimeout <= 0:
@@ -184,11 +181,6 @@ func (r *Rule) Validate() error {
 		return bad("MaxAllowedRT", "only applies to SlowRequestRatio")
 	}
 	return nil
-}
-
-func validPattern(p string) bool {
-	_, err := base.CompilePattern(p)
-	return err == nil
 }
 
 type ruleFields Rule

@@ -200,15 +200,12 @@ func (r *Rule) ColdFactor() float64 {
 // Validate checks the rule on its own. Its errors are *base.RuleError values
 // that wrap base.ErrInvalidRule and name the offending field.
 func (r *Rule) Validate() error {
-	bad := func(field, reason string, args ...any) error {
-		return &base.RuleError{Family: "flow", Index: -1, ID: r.ID, Resource: r.Resource,
-			Field: field, Reason: fmt.Sprintf(reason, args...)}
+	check := base.RuleCheck{Family: "flow", ID: r.ID, Resource: r.Resource}
+	if err := check.CheckResource(r.Regex); err != nil {
+		return err
 	}
+	bad := check.Fail
 	switch {
-	case r.Resource == "":
-		return bad("Resource", "must not be empty")
-	case r.Regex && !validRegex(r.Resource):
-		return bad("Resource", "invalid regular expression %q", r.Resource)
 	case !finiteNonNegative(r.Threshold):
 		return bad("Threshold", "must be a finite number >= 0, got %v", r.Threshold)
 	case int(r.Strategy) >= len(strategyNames):
@@ -295,11 +292,6 @@ func (r *Rule) fractionalThreshold() (string, float64) {
 }
 
 func finiteNonNegative(f float64) bool { return f >= 0 && !math.IsInf(f, 1) }
-
-func validRegex(p string) bool {
-	_, err := base.CompilePattern(p)
-	return err == nil
-}
 
 // ruleFields is Rule without its methods, for the JSON form.
 type ruleFields Rule

@@ -156,16 +156,13 @@ func (r *Rule) Capacity() int {
 // Validate checks the rule on its own. Its errors are *base.RuleError values
 // that wrap base.ErrInvalidRule and name the offending field.
 func (r *Rule) Validate() error {
-	bad := func(field, reason string, args ...any) error {
-		return &base.RuleError{Family: "hotspot", Index: -1, ID: r.ID, Resource: r.Resource,
-			Field: field, Reason: fmt.Sprintf(reason, args...)}
+	check := base.RuleCheck{Family: "hotspot", ID: r.ID, Resource: r.Resource}
+	if err := check.CheckResource(r.Regex); err != nil {
+		return err
 	}
+	bad := check.Fail
 	finite := func(f float64) bool { return f >= 0 && !math.IsInf(f, 1) }
 	switch {
-	case r.Resource == "":
-		return bad("Resource", "must not be empty")
-	case r.Regex && !validPattern(r.Resource):
-		return bad("Resource", "invalid regular expression %q", r.Resource)
 	case int(r.MetricType) >= len(metricNames):
 		return bad("MetricType", "unknown metric type %d", r.MetricType)
 	case int(r.ControlBehavior) >= len(behaviorNames):
@@ -202,11 +199,6 @@ func (r *Rule) Validate() error {
 		}
 	}
 	return nil
-}
-
-func validPattern(p string) bool {
-	_, err := base.CompilePattern(p)
-	return err == nil
 }
 
 type ruleFields Rule

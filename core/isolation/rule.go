@@ -31,18 +31,11 @@ type Rule struct {
 // Validate checks the rule on its own. Its errors are *base.RuleError values
 // that wrap base.ErrInvalidRule and name the offending field.
 func (r *Rule) Validate() error {
-	bad := func(field, reason string, args ...any) error {
-		return &base.RuleError{Family: "isolation", Index: -1, ID: r.ID, Resource: r.Resource,
-			Field: field, Reason: fmt.Sprintf(reason, args...)}
+	check := base.RuleCheck{Family: "isolation", ID: r.ID, Resource: r.Resource}
+	if err := check.CheckResource(r.Regex); err != nil {
+		return err
 	}
-	switch {
-	case r.Resource == "":
-		return bad("Resource", "must not be empty")
-	case r.Regex:
-		if _, err := base.CompilePattern(r.Resource); err != nil {
-			return bad("Resource", "invalid regular expression %q", r.Resource)
-		}
-	}
+	bad := check.Fail
 	if r.Threshold < 0 {
 		return bad("Threshold", "must be >= 0, got %d", r.Threshold)
 	}
