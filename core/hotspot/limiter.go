@@ -61,8 +61,11 @@ func NewLimiter(r Rule) *Limiter {
 		l.specific[k] = it.Threshold
 	}
 	n := 1
-	if r.Capacity() >= 4096 {
-		n = 16 // below this, sharding would make the per-shard queues too small to hold a hot set
+	if r.Capacity() >= 1024 {
+		// 16 shards, so that entries on different values mostly take
+		// different locks; below 1024 values, per-shard queues of under 64
+		// would be too small to hold a hot set.
+		n = 16
 	}
 	l.shards = make([]shard, n)
 	l.mask = uint64(n - 1)
