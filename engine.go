@@ -168,24 +168,28 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 			args = o.args
 		}
 	}
-	r := e.lookup(name)
-	if r == nil {
-		return true
-	}
-	rs := e.rules.Load()
-	b := r.bound.Load()
-	if b == nil || b.rules != rs {
-		b = e.bind(r, rs)
-	}
-	now := e.now()
-	var t ticket
+	var (
+		r *resource
+		b *binding
+		t ticket
+	)
 	defer func() {
 		if v := recover(); v != nil {
-			e.log.Error("sluice: fault inside a check; the entry passes", "resource", name, "panic", fmt.Sprint(v))
-			t.rollback(b, r)
+			e.log.Error("sluice: fault inside Sluice; the entry passes unchecked", "resource", name, "panic", fmt.Sprint(v))
+			if b != nil {
+				t.rollback(b, r)
+			}
 			p.res, p.err, passed = nil, nil, true
 		}
 	}()
+	if r = e.lookup(name); r == nil {
+		return true
+	}
+	rs := e.rules.Load()
+	if b = r.bound.Load(); b == nil || b.rules != rs {
+		b = e.bind(r, rs)
+	}
+	now := e.now()
 	t.stripe = r.node.Stripe()
 	if blocked := e.check(ctx, p, r, b, now, args, opts, &t); blocked != nil {
 		t.rollback(b, r)

@@ -674,3 +674,43 @@ func TestIsolationCountsEntriesFromBeforeItsRule(t *testing.T) {
 		t.Fatalf("concurrency %d after all exits", st.Concurrency)
 	}
 }
+
+// faultyClock panics on Nanos while fail is set: a fault inside the
+// engine's entry path.
+type faultyClock struct {
+	*clock.Manual
+	fail atomic.Bool
+}
+
+func (c *faultyClock) Nanos() int64 {
+	if c.fail.Load() {
+		panic("clock broke")
+	}
+	return c.Manual.Nanos()
+}
+
+func TestFaultInsideSluiceLetsTheEntryPass(t *testing.T) {
+	var logs bytes.Buffer
+	clk := &faultyClock{Manual: clock.NewManual(t0)}
+	eng := sluice.New(sluice.WithClock(clk), sluice.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	mustLoad(t, eng, sluice.Rules{
+		Flow:      []flow.Rule{{Resource: "r", Threshold: 1}},
+		Isolation: []isolation.Rule{{Resource: "r", Threshold: 1}},
+	})
+	clk.fail.Store(true)
+	p, err := eng.Entry(context.Background(), "r")
+	if err != nil {
+		t.Fatalf("a fault inside Sluice blocked the entry: %v", err)
+	}
+	p.Exit() // an unchecked permit: nothing to record, no clock read
+	if !strings.Contains(logs.String(), "fault inside Sluice") {
+		t.Fatalf("fault not logged: %q", logs.String())
+	}
+	clk.fail.Store(false)
+	if got := try(eng, "r", 5); got != 1 {
+		t.Fatalf("after the fault %d of 5 passed a threshold of 1: the rules must be intact", got)
+	}
+	if st, _ := eng.Stats("r"); st.Concurrency != 0 {
+		t.Fatalf("the fault leaked a slot: %+v", st)
+	}
+}
