@@ -33,19 +33,25 @@ type cachePolicy struct {
 	make func(t *testing.T, capacity int) func(k int) bool
 }
 
+// getOrAdd looks k up in a golang-lru cache and adds it on a miss,
+// reporting whether it was a hit.
+func getOrAdd(t *testing.T, err error, get func(int) (struct{}, bool), add func(int)) func(int) bool {
+	if err != nil {
+		t.Fatal(err)
+	}
+	return func(k int) bool {
+		if _, ok := get(k); ok {
+			return true
+		}
+		add(k)
+		return false
+	}
+}
+
 var cachePolicies = []cachePolicy{
 	{"LRU (golang-lru/v2 lru.New)", func(t *testing.T, c int) func(int) bool {
 		cache, err := lru.New[int, struct{}](c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return func(k int) bool {
-			if _, ok := cache.Get(k); ok {
-				return true
-			}
-			cache.Add(k, struct{}{})
-			return false
-		}
+		return getOrAdd(t, err, cache.Get, func(k int) { cache.Add(k, struct{}{}) })
 	}},
 	{"Sentinel Go v1.0.4 hotspot LRU (cache.NewLRUCacheMap)", func(t *testing.T, c int) func(int) bool {
 		cache := shcache.NewLRUCacheMap(c)
@@ -56,29 +62,11 @@ var cachePolicies = []cachePolicy{
 	}},
 	{"2Q (golang-lru/v2 lru.New2Q)", func(t *testing.T, c int) func(int) bool {
 		cache, err := lru.New2Q[int, struct{}](c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return func(k int) bool {
-			if _, ok := cache.Get(k); ok {
-				return true
-			}
-			cache.Add(k, struct{}{})
-			return false
-		}
+		return getOrAdd(t, err, cache.Get, func(k int) { cache.Add(k, struct{}{}) })
 	}},
 	{"ARC (golang-lru/arc/v2 arc.NewARC)", func(t *testing.T, c int) func(int) bool {
 		cache, err := arc.NewARC[int, struct{}](c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return func(k int) bool {
-			if _, ok := cache.Get(k); ok {
-				return true
-			}
-			cache.Add(k, struct{}{})
-			return false
-		}
+		return getOrAdd(t, err, cache.Get, func(k int) { cache.Add(k, struct{}{}) })
 	}},
 	{"Sluice engine (hotspot rule, end to end)", sluiceHitProbe},
 }
