@@ -5,11 +5,12 @@ GO ?= go
 
 .PHONY: test bench lint
 
-## test: go vet and go test -race on every module
+## test: go vet and go test -race on every module, one package at a time
+## (-p 1: the wall-clock CPU test in core/system must not compete with the others)
 test:
 	@set -e; for m in $(MODULES); do \
 		echo "== $$m"; \
-		(cd $$m && $(GO) vet ./... && $(GO) test -race -count=1 ./...); \
+		(cd $$m && $(GO) vet ./... && $(GO) test -race -count=1 -p 1 ./...); \
 	done
 
 ## bench: the side-by-side benchmarks (Sluice, Sentinel Go, x/time/rate)

@@ -8,6 +8,7 @@ import (
 	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/hotspot"
 	"github.com/sluice-go/sluice/core/isolation"
+	"github.com/sluice-go/sluice/core/system"
 )
 
 var defaultEngine atomic.Pointer[Engine]
@@ -60,6 +61,9 @@ func LoadCircuitBreakerRules(rules []circuitbreaker.Rule) error {
 
 // LoadHotspotRules calls Default().LoadHotspotRules.
 func LoadHotspotRules(rules []hotspot.Rule) error { return Default().LoadHotspotRules(rules) }
+
+// LoadSystemRules calls Default().LoadSystemRules.
+func LoadSystemRules(rules []system.Rule) error { return Default().LoadSystemRules(rules) }
 
 // Stats calls Default().Stats.
 func Stats(resource string) (ResourceStats, bool) { return Default().Stats(resource) }

@@ -32,11 +32,13 @@ import (
 	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/hotspot"
 	"github.com/sluice-go/sluice/core/stat"
+	"github.com/sluice-go/sluice/core/system"
 )
 
 // Engine checks entries against rules and keeps per-resource statistics.
 // Make one with New; it is safe for concurrent use. An Engine starts no
-// goroutine of its own for the features in this package.
+// goroutine of its own until a feature that needs one is used (system rules
+// on machine metrics, state listeners); Close stops them.
 type Engine struct {
 	clock        clock.Clock
 	realClock    bool // clock is clock.Real(): read it without an interface call
@@ -48,6 +50,8 @@ type Engine struct {
 	isFailure    func(error) bool
 	memory       memorySampler
 	listeners    listeners
+	sampler      sampler // of the machine metrics, for system rules
+	inbound      inbound // statistics of every Inbound entry
 
 	resources     sync.Map // string -> *resource
 	resourceCount atomic.Int64
@@ -105,17 +109,29 @@ func New(opts ...Option) *Engine {
 	if e.memory.read == nil {
 		e.memory.read = goRuntimeMemory
 	}
+	e.sampler = sampler{interval: cfg.systemInterval, clock: e.clock, log: e.log}
+	if cfg.systemReaders == nil {
+		e.sampler.readers = system.DefaultReaders()
+	} else {
+		e.sampler.readers = *cfg.systemReaders
+	}
+	if e.sampler.interval <= 0 {
+		e.sampler.interval = DefaultSystemSampleInterval
+	}
+	e.inbound = newInbound()
 	e.rules.Store(&ruleSet{})
 	return e
 }
 
-// Close stops what the engine started: the goroutine that delivers state
-// changes to listeners (after delivering those already queued). The engine
-// stays usable: entries are still checked against the rules in force, but
-// later state changes reach no listener. Close is safe to call more than
-// once; it returns nil (the error is for parts that stop sources or
-// exporters).
+// Close stops what the engine started: the sampler of system metrics and
+// the goroutine that delivers state changes to listeners (after delivering
+// those already queued). The engine stays usable: entries are still checked
+// against the rules in force, but system metrics are no longer sampled (so
+// rules on them block nothing) and later state changes reach no listener.
+// Close is safe to call more than once; it returns nil (the error is for
+// parts that stop sources or exporters).
 func (e *Engine) Close() error {
+	e.sampler.close()
 	e.listeners.close()
 	return nil
 }
@@ -193,24 +209,36 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 	t.stripe = r.node.Stripe()
 	if blocked := e.check(ctx, p, r, b, now, args, opts, &t); blocked != nil {
 		t.rollback(b, r)
-		r.node.Add(now, t.stripe, stat.Block, p.batch)
+		e.record(p, r, now, t.stripe, stat.Block)
 		p.err = blocked
 		return false
 	}
+	passedAt := now
 	if t.wait > 0 {
 		if blocked := e.queue(ctx, r, &t); blocked != nil {
 			t.rollback(b, r)
-			r.node.Add(e.now(), t.stripe, stat.Block, p.batch)
+			e.record(p, r, e.now(), t.stripe, stat.Block)
 			p.err = blocked
 			return false
 		}
-		r.node.Add(e.now(), t.stripe, stat.Pass, p.batch)
-	} else {
-		r.node.Add(now, t.stripe, stat.Pass, p.batch)
+		passedAt = e.now()
 	}
+	e.record(p, r, passedAt, t.stripe, stat.Pass)
 	p.res, p.bound, p.start, p.probes, p.hot = r, b, now, t.probes, t.hot
 	p.stripe, p.shared = t.stripe, t.inFlight == inFlightShared
+	if p.traffic == Inbound {
+		e.inbound.node.Enter(t.stripe) // last: nothing after it can fail
+	}
 	return true
+}
+
+// record counts a passed or blocked entry in its resource's statistics and,
+// for an Inbound entry, in the inbound ones.
+func (e *Engine) record(p *Permit, r *resource, now int64, stripe int, ev stat.Event) {
+	r.node.Add(now, stripe, ev, p.batch)
+	if p.traffic == Inbound {
+		e.inbound.node.Add(now, stripe, ev, p.batch)
+	}
 }
 
 // ticket is what an entry's checks took so far, to give back if a later
@@ -265,6 +293,11 @@ func (t *ticket) rollback(b *binding, r *resource) {
 // check runs the checks in order and returns the error of the first that
 // blocks, or nil.
 func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, now int64, args []any, opts []EntryOption, t *ticket) error {
+	if p.traffic == Inbound && len(b.system) > 0 {
+		if err := e.checkSystem(b, now); err != nil {
+			return err
+		}
+	}
 	if b.isolation != nil {
 		if !r.node.TryAcquire(b.isolationLimit) {
 			return b.isolation

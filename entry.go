@@ -33,9 +33,10 @@ const (
 // WithTrafficType marks the entry Inbound (a request this service serves)
 // or Outbound (a call to a dependency, the default).
 //
-// System (adaptive protection) rules apply only to Inbound entries: mark
-// server-side traffic Inbound, as the adapters do, or system rules will not
-// protect it.
+// System (adaptive protection) rules apply ONLY to Inbound entries: an
+// entry without WithTrafficType(Inbound) is never checked against them and
+// is not counted in SystemStats. Mark server-side traffic Inbound, as the
+// adapters do, or system rules will not protect it.
 func WithTrafficType(t TrafficType) EntryOption { return EntryOption{kind: optTraffic, traffic: t} }
 
 // WithBatchCount makes the entry count as n permits in flow statistics and
@@ -125,6 +126,10 @@ func (p *Permit) Exit() {
 	} else {
 		p.res.node.Leave(p.stripe)
 	}
+	if p.traffic == Inbound {
+		p.eng.inbound.node.AddCompletion(now, p.stripe, p.batch, rt, failed)
+		p.eng.inbound.node.Leave(p.stripe)
+	}
 	for i := range p.bound.hotspots {
 		p.bound.hotspots[i].l.Release(p.hot.get(i))
 	}
@@ -140,8 +145,8 @@ func (p *Permit) Exit() {
 // Cause is ctx.Err(), when ctx is done, and a wait longer than ctx's
 // remaining deadline is not started.
 //
-// Checks run in order: isolation, flow, hotspot, circuit breakers, then
-// custom checkers.
+// Checks run in order: system (Inbound entries only), isolation, flow,
+// hotspot, circuit breakers, then custom checkers.
 func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption) (*Permit, error) {
 	// Kept small enough to inline, so that a Permit that does not outlive
 	// the caller's frame lives on the caller's stack.

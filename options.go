@@ -8,6 +8,7 @@ import (
 
 	"github.com/sluice-go/sluice/core/circuitbreaker"
 	"github.com/sluice-go/sluice/core/clock"
+	"github.com/sluice-go/sluice/core/system"
 )
 
 // Option configures an Engine made by New.
@@ -23,6 +24,9 @@ type config struct {
 	checkers     []Checker
 	listeners    []func(circuitbreaker.StateChange)
 	isFailure    func(error) bool
+	// systemReaders is nil for system.DefaultReaders().
+	systemReaders  *system.Readers
+	systemInterval time.Duration
 }
 
 // Defaults for New.
@@ -111,3 +115,19 @@ func WithErrorClassifier(isFailure func(error) bool) Option {
 // context.Canceled: a caller that gave up says nothing about the resource.
 // A panic in a function run by Do always counts.
 func DefaultIsFailure(err error) bool { return !errors.Is(err, context.Canceled) }
+
+// WithSystemReaders sets where system rules read load, CPU and memory usage
+// from: your own telemetry, or fakes in tests. The default is
+// system.DefaultReaders(), which is cgroup-aware. A nil Reader in r gives no
+// reading for its metric, so rules on it block nothing.
+func WithSystemReaders(r system.Readers) Option {
+	return func(o *config) { o.systemReaders = &r }
+}
+
+// WithSystemSampleInterval sets how often the engine samples load, CPU and
+// memory usage for system rules (default DefaultSystemSampleInterval, 1 s),
+// on its clock. CPU usage is measured over the interval. d <= 0 keeps the
+// default.
+func WithSystemSampleInterval(d time.Duration) Option {
+	return func(o *config) { o.systemInterval = d }
+}

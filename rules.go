@@ -13,6 +13,7 @@ import (
 	"github.com/sluice-go/sluice/core/hotspot"
 	"github.com/sluice-go/sluice/core/isolation"
 	"github.com/sluice-go/sluice/core/stat"
+	"github.com/sluice-go/sluice/core/system"
 )
 
 // Rules is a complete rule set, one slice per family. A nil or empty slice
@@ -22,6 +23,9 @@ type Rules struct {
 	Isolation      []isolation.Rule      `json:"isolation,omitempty"`
 	CircuitBreaker []circuitbreaker.Rule `json:"circuitBreaker,omitempty"`
 	Hotspot        []hotspot.Rule        `json:"hotspot,omitempty"`
+	// System rules protect the whole service and apply to Inbound entries
+	// only; see package system.
+	System []system.Rule `json:"system,omitempty"`
 }
 
 // LoadRules replaces every family of rules at once. Every rule is validated
@@ -57,6 +61,16 @@ func (e *Engine) LoadHotspotRules(rules []hotspot.Rule) error {
 	return e.load(func(cur *Rules) { cur.Hotspot = rules })
 }
 
+// LoadSystemRules replaces the system rules, leaving the other families as
+// they are; see LoadRules. System rules apply to Inbound entries only. While
+// rules on Load, CPUUsage or MemoryUsage are loaded, the engine samples
+// those metrics on a goroutine of its own (see WithSystemSampleInterval),
+// taking the first sample before LoadSystemRules returns; loading rules
+// without them, or Close, stops it.
+func (e *Engine) LoadSystemRules(rules []system.Rule) error {
+	return e.load(func(cur *Rules) { cur.System = rules })
+}
+
 // Rules returns a copy of the rules in force.
 func (e *Engine) Rules() Rules { return e.rules.Load().src.clone() }
 
@@ -66,7 +80,7 @@ func (r Rules) clone() Rules {
 		hot[i].SpecificItems = slices.Clone(hot[i].SpecificItems)
 	}
 	return Rules{Flow: slices.Clone(r.Flow), Isolation: slices.Clone(r.Isolation),
-		CircuitBreaker: slices.Clone(r.CircuitBreaker), Hotspot: hot}
+		CircuitBreaker: slices.Clone(r.CircuitBreaker), Hotspot: hot, System: slices.Clone(r.System)}
 }
 
 // ruleSet is an immutable compiled rule set, swapped in atomically.
@@ -79,6 +93,7 @@ type ruleSet struct {
 	isolation []*compiledRule[isolation.Rule, struct{}]
 	breakers  []*compiledRule[circuitbreaker.Rule, *circuitbreaker.Breaker]
 	hotspots  []*compiledRule[hotspot.Rule, *hotspot.Limiter]
+	system    []system.Rule
 }
 
 // compiledRule is a rule with its compiled pattern and its per-resource
@@ -156,10 +171,12 @@ func (e *Engine) load(change func(*Rules)) error {
 		hotspots: compileBy(old.hotspots, next.Hotspot, hotspotKey,
 			func(r *hotspot.Rule) (string, bool) { return r.Resource, r.Regex }),
 	}
+	rs.system = next.System
 	rs.names = ruleNames(next)
 	e.rules.Store(rs)
+	e.sampler.run(slices.ContainsFunc(next.System, func(r system.Rule) bool { return sampled(r.MetricType) }))
 	e.log.Info("sluice: rules loaded", "flow", len(rs.flow), "isolation", len(rs.isolation),
-		"circuitBreaker", len(rs.breakers), "hotspot", len(rs.hotspots))
+		"circuitBreaker", len(rs.breakers), "hotspot", len(rs.hotspots), "system", len(rs.system))
 	return nil
 }
 
@@ -227,6 +244,9 @@ func validate(r Rules) error {
 	for i := range r.Hotspot {
 		check(i, r.Hotspot[i].Validate())
 	}
+	for i := range r.System {
+		check(i, r.System[i].Validate())
+	}
 	return errors.Join(errs...)
 }
 
@@ -249,6 +269,7 @@ type binding struct {
 	isolation      *BlockError
 	isolationLimit int64
 
+	system   []systemBinding
 	flow     []flowBinding
 	hotspots []hotspotBinding
 	breakers []breakerBinding
@@ -274,6 +295,7 @@ type breakerBinding struct {
 // bind resolves the rules of rs that apply to r and stores the result on r.
 func (e *Engine) bind(r *resource, rs *ruleSet) *binding {
 	b := &binding{rules: rs}
+	e.bindSystem(b, r.name)
 	for _, ir := range rs.isolation {
 		if !ir.applies(ir.rule.Resource, r.name) {
 			continue

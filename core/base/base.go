@@ -125,8 +125,11 @@ func (e *RuleError) Error() string {
 	if e.Index >= 0 {
 		where = fmt.Sprintf(" #%d", e.Index)
 	}
-	return fmt.Sprintf("sluice: invalid %s rule%s (id %q, resource %q): %s: %s",
-		e.Family, where, e.ID, e.Resource, e.Field, e.Reason)
+	who := fmt.Sprintf("id %q", e.ID)
+	if e.Resource != "" {
+		who += fmt.Sprintf(", resource %q", e.Resource)
+	}
+	return fmt.Sprintf("sluice: invalid %s rule%s (%s): %s: %s", e.Family, where, who, e.Field, e.Reason)
 }
 
 // Unwrap returns ErrInvalidRule.

@@ -1,7 +1,7 @@
 package clock
 
 import (
-	"sort"
+	"slices"
 	"sync"
 	"time"
 )
@@ -52,7 +52,7 @@ func (m *Manual) Set(t time.Time) {
 
 func (m *Manual) setLocked(t time.Time) {
 	m.now = t
-	sort.SliceStable(m.pending, func(i, j int) bool { return m.pending[i].at.Before(m.pending[j].at) })
+	slices.SortStableFunc(m.pending, func(a, b *manualTimer) int { return a.at.Compare(b.at) })
 	kept := m.pending[:0]
 	for _, tm := range m.pending {
 		if tm.at.After(t) {

@@ -1,6 +1,7 @@
 package stat
 
 import (
+	"math"
 	"math/bits"
 	"runtime"
 	"sync/atomic"
@@ -40,10 +41,17 @@ const MaxStripes = 8
 // processor (GOMAXPROCS when it is made, rounded up to a power of two), at
 // most MaxStripes.
 func NewNode(interval time.Duration, buckets int) (*Node, error) {
+	return NewNodeWithHistory(interval, buckets, 1)
+}
+
+// NewNodeWithHistory is NewNode with history buckets of history kept
+// behind the window (at least 1, for Rates), for readings of the past such
+// as Peak.
+func NewNodeWithHistory(interval time.Duration, buckets, history int) (*Node, error) {
 	n := 1 << bits.Len(uint(min(runtime.GOMAXPROCS(0), MaxStripes)-1))
 	node := &Node{stripes: make([]stripe, n), mask: n - 1}
 	for i := range node.stripes {
-		w, err := NewWindow(interval, buckets, 1)
+		w, err := NewWindow(interval, buckets, max(history, 1))
 		if err != nil {
 			return nil, err
 		}
@@ -165,4 +173,47 @@ func (n *Node) Rates(now int64) Rates {
 		r.AvgRT = time.Duration(mix(int64(in.RTSum), int64(old.RTSum)) / c)
 	}
 	return r
+}
+
+// MaxPeakSpans is the most spans Peak reads.
+const MaxPeakSpans = 64
+
+// Peak reads the spans consecutive spans of length span (a whole number of
+// buckets) that end at the start of now's bucket, all stripes: it returns
+// the largest Complete count of one span, and the smallest response time
+// recorded in any of them (0 if none). Spans older than the window and its
+// history read as empty. spans is cut to MaxPeakSpans.
+func (n *Node) Peak(now int64, span time.Duration, spans int) (peak int64, minRT time.Duration) {
+	spans = min(max(spans, 0), MaxPeakSpans)
+	w := n.stripes[0].window
+	_, to := w.span(now)
+	to -= w.bucketNanos // the start of now's bucket
+	from := to - int64(span)*int64(spans)
+	var sums [MaxPeakSpans]int64
+	least := int64(math.MaxInt64)
+	for i := range n.stripes {
+		w := n.stripes[i].window
+		for j := range w.buckets {
+			b := &w.buckets[j]
+			s := b.state.Load()
+			if s&1 != 0 || !w.startIn(s, from, to) {
+				continue
+			}
+			c, m := b.counts[Complete].Load(), b.minRT.Load()
+			if b.state.Load() != s {
+				continue
+			}
+			sums[((s>>1)*w.bucketNanos-from)/int64(span)] += c
+			if m != 0 && m-1 < least {
+				least = m - 1
+			}
+		}
+	}
+	for _, c := range sums[:spans] {
+		peak = max(peak, c)
+	}
+	if least != math.MaxInt64 {
+		minRT = time.Duration(least)
+	}
+	return peak, minRT
 }

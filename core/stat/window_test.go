@@ -288,3 +288,39 @@ func TestPriorAndCount(t *testing.T) {
 		t.Fatal("Count of a rolled-over epoch should be 0")
 	}
 }
+
+func TestNodePeak(t *testing.T) {
+	n, err := NewNodeWithHistory(time.Second, 10, 91) // 10 s behind the current bucket
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := int64(time.Millisecond)
+	base := int64(1_700_000_000) * int64(time.Second)
+	complete := func(at int64, count int, rt time.Duration) {
+		for i := 0; i < count; i++ {
+			n.AddCompletion(at, i%2, 1, rt, false) // two stripes
+		}
+	}
+	complete(base+100*ms, 30, 8*time.Millisecond)  // second [0, 1 s)
+	complete(base+900*ms, 20, 9*time.Millisecond)  // same second: 50 in all
+	complete(base+1500*ms, 40, 3*time.Millisecond) // second [1, 2 s)
+	complete(base+2050*ms, 99, time.Millisecond)   // the current bucket: not read
+	for _, tc := range []struct {
+		at    int64
+		spans int
+		peak  int64
+		minRT time.Duration
+	}{
+		{base + 2050*ms, 10, 50, 3 * time.Millisecond}, // spans end at 2 s: [0, 1 s) has 50, [1, 2 s) 40
+		{base + 2099*ms, 1, 40, 3 * time.Millisecond},  // only [1 s, 2 s)
+		{base + 2150*ms, 10, 139, time.Millisecond},    // spans end at 2.1 s: [1.1, 2.1 s) holds 40 + 99
+		{base + 11_950*ms, 10, 99, time.Millisecond},   // spans [1.9, 11.9 s): only the bucket at 2 s is left
+		{base + 13_000*ms, 10, 0, 0},                   // everything is older than 10 s
+		{base + 2150*ms, 0, 0, 0},                      // no span
+	} {
+		peak, minRT := n.Peak(tc.at, time.Second, tc.spans)
+		if peak != tc.peak || minRT != tc.minRT {
+			t.Errorf("at +%dms, %d spans: peak %d, minRT %v; want %d, %v", (tc.at-base)/ms, tc.spans, peak, minRT, tc.peak, tc.minRT)
+		}
+	}
+}
