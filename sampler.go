@@ -16,7 +16,7 @@ import (
 // DefaultSystemSampleInterval is how often the engine samples the machine
 // metrics that system rules check, unless WithSystemSampleInterval says
 // otherwise.
-const DefaultSystemSampleInterval = time.Second
+const DefaultSystemSampleInterval = 250 * time.Millisecond
 
 // sampler reads the machine metrics (load, CPU, memory) on a goroutine of
 // its own, every interval of the engine's clock, while rules that need them
@@ -33,6 +33,7 @@ type sampler struct {
 
 	mu      sync.Mutex // guards running, closed, stop, done
 	running bool
+	stopped bool // the goroutine ran and was stopped since New
 	closed  bool
 	stop    chan struct{}
 	done    chan struct{}
@@ -77,6 +78,11 @@ func (s *sampler) run(on bool) {
 	switch {
 	case on && !s.running && !s.closed:
 		s.sample()
+		if s.stopped {
+			// A CPU reader measures since its previous Read, made before
+			// the sampler stopped: that reading is stale, not current.
+			s.metrics[metricCPU].store(0, false)
+		}
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
 		s.running = true
 		go s.loop(s.clock.NewTimer(s.interval), s.stop, s.done)
@@ -100,7 +106,7 @@ func (s *sampler) close() {
 func (s *sampler) halt() {
 	close(s.stop)
 	<-s.done
-	s.running = false
+	s.running, s.stopped = false, true
 	for i := range s.metrics {
 		s.metrics[i].store(0, false)
 	}

@@ -521,3 +521,36 @@ func TestInboundEntryWithSystemRulesDoesNotAllocate(t *testing.T) {
 		t.Errorf("%v allocs per inbound Entry+Exit under system rules, want 0", a)
 	}
 }
+
+// When the sampler starts again, its first CPU reading, which covers the
+// time since the sampler stopped, is dropped; the next one is used.
+func TestSamplerRestartDropsStaleCPUReading(t *testing.T) {
+	cpu := newGauge(0.9)
+	eng, advance := systemEngine(t, cpu)
+	rules := systemRules(system.Rule{MetricType: system.CPUUsage, TriggerCount: 0.5})
+	if err := eng.LoadSystemRules(rules); err != nil {
+		t.Fatal(err)
+	}
+	if st := eng.SystemStats(); !st.HasCPU {
+		t.Fatal("no first reading")
+	}
+	if err := eng.LoadSystemRules(nil); err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.LoadSystemRules(rules); err != nil {
+		t.Fatal(err)
+	}
+	if st := eng.SystemStats(); st.HasCPU {
+		t.Fatalf("stale CPU reading kept after restart: %+v", st)
+	}
+	if got := try(eng, "api", 3, inbound()); got != 3 {
+		t.Fatalf("no reading yet, but %d of 3 passed", got)
+	}
+	advance(sampleEvery)
+	if st := eng.SystemStats(); !st.HasCPU || st.CPUUsage != 0.9 {
+		t.Fatalf("next sample: %+v", st)
+	}
+	if got := try(eng, "api", 3, inbound()); got != 0 {
+		t.Fatalf("CPU 0.9 over 0.5: %d of 3 passed", got)
+	}
+}

@@ -12,6 +12,8 @@
 //	Flow          one QPS rule so high that nothing is blocked
 //	FlowIsolation a flow rule and a concurrency (isolation) rule, both huge
 //	Blocked       a flow rule with threshold 0: every entry is blocked
+//	System        an Inbound entry under system rules on inbound QPS,
+//	              concurrency and average RT, none reached
 //
 // TestPeersLoad checks that the rules the benchmarks run against are really
 // in force in both libraries, so the numbers measure a real rule path.
@@ -38,6 +40,7 @@ import (
 	sconfig "github.com/alibaba/sentinel-golang/core/config"
 	sflow "github.com/alibaba/sentinel-golang/core/flow"
 	sisolation "github.com/alibaba/sentinel-golang/core/isolation"
+	ssystem "github.com/alibaba/sentinel-golang/core/system"
 	"github.com/sony/gobreaker"
 	"golang.org/x/time/rate"
 
@@ -45,6 +48,7 @@ import (
 	"github.com/sluice-go/sluice/core/circuitbreaker"
 	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/isolation"
+	"github.com/sluice-go/sluice/core/system"
 )
 
 // Resources, one per case, so that no rule of one case touches another.
@@ -55,6 +59,7 @@ const (
 	resFlowIsolation = "bench/flow+isolation"
 	resBlocked       = "bench/blocked"
 	resBreaker       = "bench/breaker"
+	resSystem        = "bench/system" // entered Inbound: the system rules apply
 	// resIsolationOne has a concurrency limit of 1; only TestPeersLoad
 	// uses it.
 	resIsolationOne = "test/isolation-one"
@@ -101,6 +106,12 @@ func setup() error {
 		},
 		CircuitBreaker: []circuitbreaker.Rule{{Resource: resBreaker, Strategy: circuitbreaker.ErrorRatio,
 			Threshold: 0.5, MinRequestAmount: 10, RetryTimeout: 3 * time.Second}},
+		// Rules on the engine's own inbound statistics: no sampler runs.
+		System: []system.Rule{
+			{MetricType: system.InboundQPS, TriggerCount: hugeQPS},
+			{MetricType: system.Concurrency, TriggerCount: 1 << 40},
+			{MetricType: system.AvgRT, TriggerCount: 1e9},
+		},
 	})
 	if err != nil {
 		return fmt.Errorf("sluice rules: %w", err)
@@ -148,6 +159,17 @@ func setupSentinel() error {
 		MinRequestAmount: 10, StatIntervalMs: 1000, Threshold: 0.5}}
 	if ok, err := scb.LoadRules(cbRules); err != nil || !ok {
 		return fmt.Errorf("sentinel circuit breaker rules: loaded=%v err=%v", ok, err)
+	}
+	sysRules := []*ssystem.Rule{
+		{MetricType: ssystem.InboundQPS, TriggerCount: hugeQPS, Strategy: ssystem.NoAdaptive},
+		{MetricType: ssystem.Concurrency, TriggerCount: 1 << 40, Strategy: ssystem.NoAdaptive},
+		{MetricType: ssystem.AvgRT, TriggerCount: 1e9, Strategy: ssystem.NoAdaptive},
+	}
+	if ok, err := ssystem.LoadRules(sysRules); err != nil || !ok {
+		return fmt.Errorf("sentinel system rules: loaded=%v err=%v", ok, err)
+	}
+	if n := len(ssystem.GetRules()); n != 3 {
+		return fmt.Errorf("sentinel: %d system rules in force, want 3", n)
 	}
 	if n := len(scb.GetRulesOfResource(resBreaker)); n != 1 {
 		return fmt.Errorf("sentinel: %d breaker rules in force on %q, want 1", n, resBreaker)
@@ -202,6 +224,26 @@ func sluiceEntryExit(res string) bool {
 
 func sentinelEntryExit(res string) bool {
 	e, be := sentinel.Entry(res)
+	if be != nil {
+		return false
+	}
+	e.Exit()
+	return true
+}
+
+var inbound = sluice.WithTrafficType(sluice.Inbound)
+
+func sluiceInbound() bool {
+	p, err := eng.Entry(ctx, resSystem, inbound)
+	if err != nil {
+		return false
+	}
+	p.Exit()
+	return true
+}
+
+func sentinelInbound() bool {
+	e, be := sentinel.Entry(resSystem, sentinel.WithTrafficType(sbase.Inbound))
 	if be != nil {
 		return false
 	}
@@ -280,6 +322,8 @@ func benchEntryExit(b *testing.B, parallel bool) {
 		{"Blocked/Sluice", sluiceOn(resBlocked), false},
 		{"Blocked/SentinelGo", sentinelOn(resBlocked), false},
 		{"Blocked/XTimeRate", closedLimiter.Allow, false},
+		{"System/Sluice", sluiceInbound, true},
+		{"System/SentinelGo", sentinelInbound, true},
 	} {
 		b.Run(c.name, func(b *testing.B) { run(b, parallel, c.call, c.pass) })
 	}
@@ -310,6 +354,17 @@ func TestPeersLoad(t *testing.T) {
 		if len(rules.Flow) != 3 || len(rules.Isolation) != 2 || len(rules.CircuitBreaker) != 1 {
 			t.Fatalf("rules in force: %d flow, %d isolation, %d breaker; want 3, 2, 1",
 				len(rules.Flow), len(rules.Isolation), len(rules.CircuitBreaker))
+		}
+		if len(rules.System) != 3 {
+			t.Fatalf("%d system rules in force, want 3", len(rules.System))
+		}
+		for i := 0; i < 1000; i++ {
+			if !sluiceInbound() {
+				t.Fatalf("%s: inbound entry %d blocked", resSystem, i)
+			}
+		}
+		if st := eng.SystemStats(); st.PassQPS == 0 || st.Sampling {
+			t.Fatalf("inbound entries not counted, or a sampler runs for rules on inbound statistics: %+v", st)
 		}
 		if st, _ := eng.Stats(resBreaker); len(st.CircuitBreakers) != 1 {
 			t.Fatalf("%s: no breaker bound: %+v", resBreaker, st)
