@@ -78,9 +78,9 @@ type cpuReader struct {
 	numCPU    int
 	hostTimes func() (busy, total float64, err error)
 
-	mu        sync.Mutex
-	detected  bool
-	detectErr error
+	detectOnce sync.Once
+	detectErr  error
+	mu         sync.Mutex // guards the fields below
 	// With a quota: the hierarchy and directory holding the limiting
 	// cgroup's CPU time, and the quota in CPUs (at most numCPU).
 	acct *hierarchy
@@ -118,14 +118,12 @@ func (r *cpuReader) detect() error {
 
 // Read implements Reader.
 func (r *cpuReader) Read() (float64, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.detected {
-		r.detected, r.detectErr = true, r.detect()
-	}
+	r.detectOnce.Do(func() { r.detectErr = r.detect() })
 	if r.detectErr != nil {
 		return 0, r.detectErr
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.acct == nil {
 		busy, total, err := r.hostTimes()
 		if err != nil {
@@ -156,9 +154,9 @@ type memoryReader struct {
 	root    string
 	hostMem func() (used, total uint64, err error)
 
-	mu        sync.Mutex
-	detected  bool
-	detectErr error
+	detectOnce sync.Once
+	detectErr  error
+	mu         sync.Mutex // guards the fields below
 	// With a limit: the hierarchy and directory of the limiting cgroup.
 	h     *hierarchy
 	dir   string
@@ -188,14 +186,12 @@ func (r *memoryReader) detect() error {
 
 // Read implements Reader.
 func (r *memoryReader) Read() (float64, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if !r.detected {
-		r.detected, r.detectErr = true, r.detect()
-	}
+	r.detectOnce.Do(func() { r.detectErr = r.detect() })
 	if r.detectErr != nil {
 		return 0, r.detectErr
 	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
 	if r.h == nil {
 		used, total, err := r.hostMem()
 		if err != nil {
