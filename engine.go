@@ -195,11 +195,11 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 			if b != nil {
 				t.rollback(b, r)
 			}
-			p.res, p.err, passed = nil, nil, true
+			p.res, p.inbound, p.err, passed = nil, false, nil, true
 		}
 	}()
 	if r = e.lookup(name); r == nil {
-		return true
+		return e.enterUntracked(p, name)
 	}
 	rs := e.rules.Load()
 	if b = r.bound.Load(); b == nil || b.rules != rs {
@@ -227,18 +227,41 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 	p.res, p.bound, p.start, p.probes, p.hot = r, b, now, t.probes, t.hot
 	p.stripe, p.shared = t.stripe, t.inFlight == inFlightShared
 	if p.traffic == Inbound {
-		e.inbound.node.Enter(t.stripe) // last: nothing after it can fail
+		e.inbound.enter(passedAt, t.stripe) // last: nothing after it can fail
+		p.inbound = true
 	}
 	return true
 }
 
-// record counts a passed or blocked entry in its resource's statistics and,
-// for an Inbound entry, in the inbound ones.
+// record counts a passed or blocked entry in its resource's statistics and
+// a blocked Inbound entry in the inbound ones (a passed one is counted there
+// when it is admitted for good).
 func (e *Engine) record(p *Permit, r *resource, now int64, stripe int, ev stat.Event) {
 	r.node.Add(now, stripe, ev, p.batch)
-	if p.traffic == Inbound {
-		e.inbound.node.Add(now, stripe, ev, p.batch)
+	if p.traffic == Inbound && ev == stat.Block {
+		e.inbound.block(now, stripe)
 	}
+}
+
+// enterUntracked admits an entry to a resource past the engine's bound,
+// which no per-resource rule checks. System rules still check an Inbound
+// one, and the inbound statistics count it: they protect the whole service,
+// whatever its resources.
+func (e *Engine) enterUntracked(p *Permit, name string) bool {
+	if p.traffic != Inbound {
+		return true
+	}
+	now := e.now()
+	stripe := e.inbound.node.Stripe()
+	if blocked := e.checkSystemUntracked(e.rules.Load(), name, now); blocked != nil {
+		e.inbound.block(now, stripe)
+		p.err = blocked
+		return false
+	}
+	p.start, p.stripe = now, stripe
+	e.inbound.enter(now, stripe)
+	p.inbound = true
+	return true
 }
 
 // ticket is what an entry's checks took so far, to give back if a later

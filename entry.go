@@ -79,6 +79,7 @@ type Permit struct {
 	batch   int64
 	stripe  int  // the node stripe the entry records into
 	shared  bool // counted in the node's shared in-flight count
+	inbound bool // counted in the engine's inbound statistics
 	traffic TrafficType
 	err     error
 	exited  bool
@@ -114,21 +115,23 @@ func (p *Permit) Exit() {
 		return
 	}
 	p.exited = true
-	if p.res == nil {
+	if p.res == nil && !p.inbound {
 		return
 	}
 	now := p.eng.now()
 	rt := durationBetween(p.start, now)
 	failed := p.err != nil && (p.err == errPanicked || p.eng.isFailure(p.err))
+	if p.inbound {
+		p.eng.inbound.leave(now, p.stripe, rt, failed)
+	}
+	if p.res == nil {
+		return
+	}
 	p.res.node.AddCompletion(now, p.stripe, p.batch, rt, failed)
 	if p.shared {
 		p.res.node.Release()
 	} else {
 		p.res.node.Leave(p.stripe)
-	}
-	if p.traffic == Inbound {
-		p.eng.inbound.node.AddCompletion(now, p.stripe, p.batch, rt, failed)
-		p.eng.inbound.node.Leave(p.stripe)
 	}
 	for i := range p.bound.hotspots {
 		p.bound.hotspots[i].l.Release(p.hot.get(i))

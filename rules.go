@@ -93,7 +93,7 @@ type ruleSet struct {
 	isolation []*compiledRule[isolation.Rule, struct{}]
 	breakers  []*compiledRule[circuitbreaker.Rule, *circuitbreaker.Breaker]
 	hotspots  []*compiledRule[hotspot.Rule, *hotspot.Limiter]
-	system    []system.Rule
+	system    []systemBinding // templates: their block errors name no resource
 }
 
 // compiledRule is a rule with its compiled pattern and its per-resource
@@ -171,7 +171,7 @@ func (e *Engine) load(change func(*Rules)) error {
 		hotspots: compileBy(old.hotspots, next.Hotspot, hotspotKey,
 			func(r *hotspot.Rule) (string, bool) { return r.Resource, r.Regex }),
 	}
-	rs.system = next.System
+	rs.system = compileSystem(next.System)
 	rs.names = ruleNames(next)
 	e.rules.Store(rs)
 	e.sampler.run(slices.ContainsFunc(next.System, func(r system.Rule) bool { return sampled(r.MetricType) }))

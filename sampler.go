@@ -31,9 +31,9 @@ type sampler struct {
 	metrics [3]reading   // by metricLoad, metricCPU, metricMemory
 	failed  [3]atomic.Bool
 
-	mu      sync.Mutex // guards running, closed, stop, done
-	running bool
-	stopped bool // the goroutine ran and was stopped since New
+	running atomic.Bool // written under mu
+	mu      sync.Mutex  // serialises starting and stopping; guards stopped, closed, stop and done
+	stopped bool        // the goroutine ran and was stopped since New
 	closed  bool
 	stop    chan struct{}
 	done    chan struct{}
@@ -76,17 +76,15 @@ func (s *sampler) run(on bool) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	switch {
-	case on && !s.running && !s.closed:
-		s.sample()
-		if s.stopped {
-			// A CPU reader measures since its previous Read, made before
-			// the sampler stopped: that reading is stale, not current.
-			s.metrics[metricCPU].store(0, false)
-		}
+	case on && !s.running.Load() && !s.closed:
+		// A CPU reader measures since its previous Read; after a restart,
+		// that was made before the sampler stopped, so its first reading
+		// is stale: read it, but do not keep it.
+		s.sample(s.stopped)
 		s.stop, s.done = make(chan struct{}), make(chan struct{})
-		s.running = true
+		s.running.Store(true)
 		go s.loop(s.clock.NewTimer(s.interval), s.stop, s.done)
-	case !on && s.running:
+	case !on && s.running.Load():
 		s.halt()
 	}
 }
@@ -95,7 +93,7 @@ func (s *sampler) run(on bool) {
 func (s *sampler) close() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.running {
+	if s.running.Load() {
 		s.halt()
 	}
 	s.closed = true
@@ -106,7 +104,8 @@ func (s *sampler) close() {
 func (s *sampler) halt() {
 	close(s.stop)
 	<-s.done
-	s.running, s.stopped = false, true
+	s.running.Store(false)
+	s.stopped = true
 	for i := range s.metrics {
 		s.metrics[i].store(0, false)
 	}
@@ -121,7 +120,7 @@ func (s *sampler) loop(t clock.Timer, stop, done chan struct{}) {
 	for {
 		select {
 		case <-t.C():
-			s.sample()
+			s.sample(false)
 			t = s.clock.NewTimer(s.interval)
 		case <-stop:
 			t.Stop()
@@ -130,11 +129,12 @@ func (s *sampler) loop(t clock.Timer, stop, done chan struct{}) {
 	}
 }
 
-// sample reads every metric once.
-func (s *sampler) sample() {
+// sample reads every metric once; with dropCPU, it does not keep the CPU
+// reading.
+func (s *sampler) sample(dropCPU bool) {
 	for i, r := range [3]system.Reader{s.readers.Load, s.readers.CPU, s.readers.Memory} {
 		v, ok := s.read(i, r)
-		s.metrics[i].store(v, ok)
+		s.metrics[i].store(v, ok && !(dropCPU && i == metricCPU))
 	}
 	s.at.Store(max(s.clock.Nanos(), 1))
 }
@@ -173,15 +173,28 @@ func (s *sampler) fail(metric int, err error) {
 	}
 }
 
-// readings returns the latest sample.
-func (s *sampler) readings() system.Readings {
+// staleAfter is how many sample intervals a sample is used for at most: a
+// reader that hangs must not leave its last reading in force.
+const staleAfter = 3
+
+// current returns the latest reading of metric, or false if there is none
+// or it is older than staleAfter intervals at now.
+func (s *sampler) current(metric int, now int64) (float64, bool) {
+	if now-s.at.Load() > staleAfter*int64(s.interval) {
+		return 0, false
+	}
+	return s.metrics[metric].load()
+}
+
+// readings returns the latest sample, as current reads it at now.
+func (s *sampler) readings(now int64) system.Readings {
 	var r system.Readings
 	if at := s.at.Load(); at != 0 {
 		r.At = time.Unix(0, at)
 	}
-	r.Load, r.HasLoad = s.metrics[metricLoad].load()
-	r.CPUUsage, r.HasCPU = s.metrics[metricCPU].load()
-	r.MemoryUsage, r.HasMemory = s.metrics[metricMemory].load()
+	r.Load, r.HasLoad = s.current(metricLoad, now)
+	r.CPUUsage, r.HasCPU = s.current(metricCPU, now)
+	r.MemoryUsage, r.HasMemory = s.current(metricMemory, now)
 	return r
 }
 

@@ -375,14 +375,12 @@ func TestSystemAvgRTRule(t *testing.T) {
 // sampling goroutine only for rules on machine metrics, stops it when they
 // go, and that Close stops it for good.
 func TestSamplerStartsAndStopsWithRules(t *testing.T) {
-	defer goleak.VerifyNone(t)
+	before := goleak.IgnoreCurrent()
+	defer goleak.VerifyNone(t, before)
 	reads := atomic.Int64{}
 	cpu := system.ReaderFunc(func() (float64, error) { reads.Add(1); return 0.1, nil })
 	eng := sluice.New(sluice.WithSystemReaders(system.Readers{CPU: cpu}),
 		sluice.WithLogger(slog.New(slog.NewTextHandler(&bytes.Buffer{}, nil))))
-	running := func() bool { return goleak.Find(goleak.IgnoreCurrent()) != nil }
-	base := goleak.IgnoreCurrent()
-	_ = base
 	if eng.SystemStats().Sampling || reads.Load() != 0 {
 		t.Fatal("New started sampling")
 	}
@@ -393,7 +391,7 @@ func TestSamplerStartsAndStopsWithRules(t *testing.T) {
 	if eng.SystemStats().Sampling {
 		t.Fatal("a Concurrency rule started the sampler")
 	}
-	if err := goleak.Find(); err != nil {
+	if err := goleak.Find(before); err != nil {
 		t.Fatalf("goroutine without machine-metric rules: %v", err)
 	}
 	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.CPUUsage, TriggerCount: 0.9})); err != nil {
@@ -402,17 +400,16 @@ func TestSamplerStartsAndStopsWithRules(t *testing.T) {
 	if st := eng.SystemStats(); !st.Sampling || !st.HasCPU || reads.Load() != 1 {
 		t.Fatalf("after loading a CPU rule: %+v, %d reads", st, reads.Load())
 	}
-	if goleak.Find() == nil {
+	if goleak.Find(before) == nil {
 		t.Fatal("no sampling goroutine found")
 	}
-	_ = running
 	if err := eng.LoadSystemRules(nil); err != nil {
 		t.Fatal(err)
 	}
 	if st := eng.SystemStats(); st.Sampling || st.HasCPU {
 		t.Fatalf("rules removed, still sampling: %+v", st)
 	}
-	if err := goleak.Find(); err != nil {
+	if err := goleak.Find(before); err != nil {
 		t.Fatalf("rules removed, goroutine left: %v", err)
 	}
 	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.Load, TriggerCount: 8})); err != nil {
@@ -420,7 +417,7 @@ func TestSamplerStartsAndStopsWithRules(t *testing.T) {
 	}
 	eng.Close()
 	eng.Close()
-	if err := goleak.Find(); err != nil {
+	if err := goleak.Find(before); err != nil {
 		t.Fatalf("after Close: %v", err)
 	}
 	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.Load, TriggerCount: 8})); err != nil {
@@ -519,6 +516,160 @@ func TestInboundEntryWithSystemRulesDoesNotAllocate(t *testing.T) {
 		enter()
 	}); a != 0 {
 		t.Errorf("%v allocs per inbound Entry+Exit under system rules, want 0", a)
+	}
+	// Rules on inbound statistics only (no sampler), every entry in a new
+	// bucket: the readings are worked out afresh each time.
+	eng2, clk := newEngine(t)
+	if err := eng2.LoadSystemRules(systemRules(
+		system.Rule{MetricType: system.InboundQPS, TriggerCount: 1e9},
+		system.Rule{MetricType: system.AvgRT, TriggerCount: 1e9, Strategy: system.BBR},
+	)); err != nil {
+		t.Fatal(err)
+	}
+	enter2 := func() {
+		p, err := eng2.Entry(ctx, "api", inbound())
+		if err != nil {
+			t.Fatal(err)
+		}
+		p.Exit()
+	}
+	enter2()
+	if a := testing.AllocsPerRun(1000, func() {
+		clk.Advance(100 * time.Millisecond)
+		enter2()
+	}); a != 0 {
+		t.Errorf("%v allocs per inbound Entry+Exit with a refresh of the readings, want 0", a)
+	}
+}
+
+// Resources past the engine's bound are not tracked, but system rules
+// protect the whole service: their inbound entries are checked and counted.
+func TestSystemRulesCoverResourcesPastTheBound(t *testing.T) {
+	eng, _ := newEngine(t, sluice.WithMaxResources(1))
+	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.Concurrency, TriggerCount: 2})); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	var held []*sluice.Permit
+	for _, name := range []string{"tracked", "/users/1", "/users/2", "/users/3"} {
+		p, err := eng.Entry(ctx, name, inbound())
+		if name == "/users/3" {
+			var be *sluice.BlockError
+			if !errors.As(err, &be) || be.Type != sluice.BlockTypeSystem || be.Resource != name {
+				t.Fatalf("%s with 3 in flight over 2: %v", name, err)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		held = append(held, p)
+	}
+	if got := eng.Resources(); len(got) != 1 {
+		t.Fatalf("tracked %v, want only the first", got)
+	}
+	if st := eng.SystemStats(); st.Concurrency != 3 || st.PassQPS != 3 || st.BlockQPS != 1 {
+		t.Fatalf("inbound stats %+v", st)
+	}
+	exitAll(held)
+	if st := eng.SystemStats(); st.Concurrency != 0 || st.CompleteQPS != 3 {
+		t.Fatalf("after exits: %+v", st)
+	}
+	if p, err := eng.Entry(ctx, "/users/4"); err != nil { // outbound past the bound: unchecked
+		t.Fatal(err)
+	} else {
+		p.Exit()
+	}
+}
+
+// BBR compares entries in flight with entries completed: a batch count does
+// not inflate the limit.
+func TestBBRCountsEntriesNotPermits(t *testing.T) {
+	eng, clk := newEngine(t)
+	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.InboundQPS, TriggerCount: 1e9})); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10; i++ { // 1 s: every 100 ms, 10 entries of batch 10 and 50 ms
+		var held []*sluice.Permit
+		for j := 0; j < 10; j++ {
+			p, err := eng.Entry(context.Background(), "api", inbound(), sluice.WithBatchCount(10))
+			if err != nil {
+				t.Fatal(err)
+			}
+			held = append(held, p)
+		}
+		clk.Advance(50 * time.Millisecond)
+		exitAll(held)
+		clk.Advance(50 * time.Millisecond)
+	}
+	if st := eng.SystemStats(); st.BBRLimit != 5 || st.PassQPS != 100 {
+		t.Fatalf("limit %v, pass %v/s; want 5 (100 entries/s × 50 ms), 100 entries/s", st.BBRLimit, st.PassQPS)
+	}
+}
+
+// A reader that hangs does not leave its last reading in force: a sample
+// older than three intervals is no reading.
+func TestHangingReaderReadingGoesStale(t *testing.T) {
+	release := make(chan struct{})
+	var calls atomic.Int64
+	cpu := system.ReaderFunc(func() (float64, error) {
+		if calls.Add(1) > 1 {
+			<-release
+		}
+		return 0.99, nil
+	})
+	eng, clk := newEngine(t, sluice.WithSystemReaders(system.Readers{CPU: cpu}), sluice.WithSystemSampleInterval(sampleEvery))
+	defer close(release) // before the engine's Close, which waits for the Read
+	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.CPUUsage, TriggerCount: 0.5})); err != nil {
+		t.Fatal(err)
+	}
+	if got := try(eng, "api", 3, inbound()); got != 0 {
+		t.Fatalf("CPU 0.99 over 0.5: %d of 3 passed", got)
+	}
+	clk.Advance(sampleEvery) // the second Read hangs
+	for calls.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	clk.Advance(2 * sampleEvery) // the sample is 3 intervals old: still used
+	if got := try(eng, "api", 3, inbound()); got != 0 {
+		t.Fatalf("3 intervals old: %d of 3 passed", got)
+	}
+	clk.Advance(time.Nanosecond)
+	if got := try(eng, "api", 3, inbound()); got != 3 {
+		t.Fatalf("older than 3 intervals: %d of 3 passed, want all", got)
+	}
+	if st := eng.SystemStats(); st.HasCPU || !st.Sampling {
+		t.Fatalf("stale reading reported: %+v", st)
+	}
+}
+
+// After an idle spell, the first entries read the inbound statistics of
+// now, not those cached when traffic was last seen.
+func TestInboundReadingsAfterIdle(t *testing.T) {
+	eng, clk := newEngine(t)
+	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.AvgRT, TriggerCount: 30})); err != nil {
+		t.Fatal(err)
+	}
+	p, _ := eng.Entry(context.Background(), "api", inbound())
+	clk.Advance(500 * time.Millisecond)
+	p.Exit()
+	clk.Advance(100 * time.Millisecond)
+	if _, err := eng.Entry(context.Background(), "api", inbound()); !isSystemBlock(err) {
+		t.Fatalf("avg RT 500 ms over 30: %v", err)
+	}
+	clk.Advance(10 * time.Minute)
+	var wg sync.WaitGroup
+	var passed atomic.Int64
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			passed.Add(int64(try(eng, "api", 100, inbound())))
+		}()
+	}
+	wg.Wait()
+	if passed.Load() != 800 {
+		t.Fatalf("after 10 idle minutes, %d of 800 passed", passed.Load())
 	}
 }
 

@@ -7,7 +7,9 @@ import (
 
 // Reader supplies one metric of the machine (or container) the process
 // runs on. The engine's sampler calls Read once per sample interval, from
-// one goroutine at a time.
+// one goroutine at a time. Read must return promptly: rule loads that start
+// the sampler, and Close, wait for a Read in progress; a sample older than
+// three intervals is no reading.
 //
 // Read returns the metric's current value: a ratio in [0, 1] for CPU and
 // memory usage, the 1-minute load average for load. An error means "no

@@ -28,7 +28,8 @@ func DefaultReaders() Readers {
 // time between the two Reads, through gopsutil cpu.Times(false). Values are
 // clamped to [0, 1].
 //
-// The cgroup and its quota are found once, on the first Read.
+// The cgroup and its quota are found once, at the first Read that can read
+// them; until then Read returns the error that stopped it.
 func CPUReader() Reader {
 	return newCPUReader("/", time.Now, runtime.NumCPU(), hostCPUTimes)
 }
@@ -44,7 +45,8 @@ func CPUReader() Reader {
 // total_inactive_file (v1), floored at 0. Otherwise it is the host's
 // (total - available) / total, through gopsutil mem.VirtualMemory().
 //
-// The cgroup and its limit are found once, on the first Read.
+// The cgroup and its limit are found once, at the first Read that can read
+// them; until then Read returns the error that stopped it.
 func MemoryReader() Reader {
 	return newMemoryReader("/", hostMemory)
 }
@@ -78,9 +80,8 @@ type cpuReader struct {
 	numCPU    int
 	hostTimes func() (busy, total float64, err error)
 
-	detectOnce sync.Once
-	detectErr  error
-	mu         sync.Mutex // guards the fields below
+	detection detection
+	mu        sync.Mutex // guards the fields below
 	// With a quota: the hierarchy and directory holding the limiting
 	// cgroup's CPU time, and the quota in CPUs (at most numCPU).
 	acct *hierarchy
@@ -118,9 +119,8 @@ func (r *cpuReader) detect() error {
 
 // Read implements Reader.
 func (r *cpuReader) Read() (float64, error) {
-	r.detectOnce.Do(func() { r.detectErr = r.detect() })
-	if r.detectErr != nil {
-		return 0, r.detectErr
+	if err := r.detection.run(r.detect); err != nil {
+		return 0, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -154,9 +154,8 @@ type memoryReader struct {
 	root    string
 	hostMem func() (used, total uint64, err error)
 
-	detectOnce sync.Once
-	detectErr  error
-	mu         sync.Mutex // guards the fields below
+	detection detection
+	mu        sync.Mutex // guards the fields below
 	// With a limit: the hierarchy and directory of the limiting cgroup.
 	h     *hierarchy
 	dir   string
@@ -186,9 +185,8 @@ func (r *memoryReader) detect() error {
 
 // Read implements Reader.
 func (r *memoryReader) Read() (float64, error) {
-	r.detectOnce.Do(func() { r.detectErr = r.detect() })
-	if r.detectErr != nil {
-		return 0, r.detectErr
+	if err := r.detection.run(r.detect); err != nil {
+		return 0, err
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -211,4 +209,24 @@ func clamp01(v float64) float64 {
 		return 0
 	}
 	return min(v, 1)
+}
+
+// detection finds a reader's cgroup, once: a failed attempt (a file that
+// could not be read) is made again at the next Read, a successful one never.
+type detection struct {
+	mu   sync.Mutex
+	done bool
+}
+
+func (d *detection) run(detect func() error) error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.done {
+		return nil
+	}
+	if err := detect(); err != nil {
+		return err
+	}
+	d.done = true
+	return nil
 }

@@ -41,7 +41,7 @@ const (
 	AvgRT
 	// Concurrency is the number of inbound entries in flight.
 	Concurrency
-	// InboundQPS is the rate of inbound permits admitted, per second over
+	// InboundQPS is the rate of inbound entries admitted, per second over
 	// the last second.
 	InboundQPS
 )
@@ -74,12 +74,13 @@ const (
 	// inbound entry if the inbound entries already in flight (this one not
 	// counted) are at most maxCompletedPerSecond × minRT: what the service
 	// has shown it can complete (Little's law). maxCompletedPerSecond is
-	// the largest number of inbound entries that exited in any of the last
-	// BBRWindows whole seconds, and minRT the smallest response time of an
-	// inbound entry that exited in those seconds. The seconds end at the
-	// start of the current 100 ms bucket of the engine's inbound
-	// statistics, and the limit is worked out again once per bucket. With
-	// nothing completed yet the limit is 0, so entries pass one at a time.
+	// the largest number of inbound entries (not permits) that exited in
+	// any of the last BBRWindows whole seconds, and minRT the smallest
+	// response time of an inbound entry that exited in those seconds. The
+	// seconds end at the start of the current 100 ms bucket of the
+	// engine's inbound statistics, and the limit is worked out again once
+	// per bucket. With nothing completed yet the limit is 0, so entries
+	// pass one at a time.
 	BBR
 )
 
@@ -107,8 +108,13 @@ func (s *Strategy) UnmarshalText(b []byte) error {
 // Rule protects the whole service: it applies to every Inbound entry,
 // whatever its resource, and to no Outbound entry.
 //
-// A rule blocks nothing while its metric has no reading (a reader that
-// failed, or the first sample of CPU usage not taken yet).
+// A rule blocks nothing while its metric has no reading: a reader that
+// failed, the first sample of CPU usage not taken yet, or a sample older
+// than three sample intervals (a reader that hangs).
+//
+// The inbound statistics (AvgRT, Concurrency, InboundQPS, and BBR's
+// completions) count entries, not permits: an entry with a batch count
+// counts once. They include entries to resources past the engine's bound.
 type Rule struct {
 	// ID names the rule in errors and logs. Optional.
 	ID string `json:"id,omitempty"`
