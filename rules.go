@@ -6,6 +6,7 @@ import (
 	"regexp"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/sluice-go/sluice/core/base"
 	"github.com/sluice-go/sluice/core/circuitbreaker"
@@ -317,16 +318,24 @@ func (e *Engine) bind(r *resource, rs *ruleSet) *binding {
 				MemoryUsage: e.memory.usage,
 			})
 		})
+		var retry time.Duration
+		if c.Rule().ControlBehavior == flow.Reject {
+			retry = c.Rule().Interval()
+		}
 		b.flow = append(b.flow, flowBinding{c: c, blocked: &BlockError{Resource: r.name, Type: BlockTypeFlow,
-			Rule: c.Rule(), Reason: flowReason(c.Rule())}})
+			Rule: c.Rule(), Reason: flowReason(c.Rule()), RetryAfter: retry}})
 	}
 	for _, hr := range rs.hotspots {
 		if !hr.applies(hr.rule.Resource, r.name) {
 			continue
 		}
 		l := hr.instance(r.name, func() *hotspot.Limiter { return hotspot.NewLimiter(hr.rule) })
+		var retry time.Duration
+		if l.Rule().MetricType == hotspot.QPS && l.Rule().ControlBehavior == hotspot.Reject {
+			retry = l.Rule().Window()
+		}
 		b.hotspots = append(b.hotspots, hotspotBinding{l: l, blocked: &BlockError{Resource: r.name,
-			Type: BlockTypeHotspot, Rule: l.Rule(), Reason: hotspotReason(l.Rule())}})
+			Type: BlockTypeHotspot, Rule: l.Rule(), Reason: hotspotReason(l.Rule()), RetryAfter: retry}})
 	}
 	for _, cr := range rs.breakers {
 		if !cr.applies(cr.rule.Resource, r.name) {
@@ -337,7 +346,7 @@ func (e *Engine) bind(r *resource, rs *ruleSet) *binding {
 		})
 		b.breakers = append(b.breakers, breakerBinding{b: br,
 			open: &BlockError{Resource: r.name, Type: BlockTypeCircuitBreaker, Rule: br.Rule(),
-				Reason: fmt.Sprintf("circuit open (%v)", br.Rule().Strategy)},
+				Reason: fmt.Sprintf("circuit open (%v)", br.Rule().Strategy), RetryAfter: br.Rule().RetryTimeout},
 			probing: &BlockError{Resource: r.name, Type: BlockTypeCircuitBreaker, Rule: br.Rule(),
 				Reason: fmt.Sprintf("circuit half-open, probes in flight (%v)", br.Rule().Strategy)}})
 	}

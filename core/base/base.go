@@ -6,6 +6,7 @@ package base
 import (
 	"errors"
 	"fmt"
+	"time"
 )
 
 // TrafficType tells whether an entry is traffic coming into this service
@@ -81,6 +82,12 @@ type BlockError struct {
 	// Cause is an underlying error, if any: ctx.Err() when a queueing wait
 	// was cut short, or the error a custom check returned.
 	Cause error
+	// RetryAfter is how long the rule says to wait before trying again, or
+	// 0 when it says nothing: an open circuit breaker's RetryTimeout (it
+	// half-opens within that time), and a Reject flow or QPS hotspot rule's
+	// interval (after it, the window holds none of the entries that filled
+	// it). Adapters send it as HTTP's Retry-After.
+	RetryAfter time.Duration
 }
 
 // Error returns a one-line description such as
