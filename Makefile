@@ -1,5 +1,5 @@
 # Every module of the repository; go.work ties them together.
-MODULES := . ./example ./benchmark
+MODULES := . ./adapters/gin ./adapters/grpc ./example ./benchmark
 
 GO ?= go
 

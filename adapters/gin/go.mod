@@ -1,0 +1,7 @@
+module github.com/sluice-go/sluice/adapters/gin
+
+go 1.22
+
+replace github.com/sluice-go/sluice => ../../
+
+require github.com/sluice-go/sluice v0.0.0-00010101000000-000000000000
