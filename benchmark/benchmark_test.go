@@ -119,7 +119,10 @@ func setup() error {
 	if err := setupSentinel(); err != nil {
 		return err
 	}
-	return setupHotspot() // hotspot_test.go
+	if err := setupHotspot(); err != nil { // hotspot_test.go
+		return err
+	}
+	return setupMiddleware() // middleware_test.go
 }
 
 func setupSentinel() error {
@@ -351,8 +354,8 @@ func TestPeersLoad(t *testing.T) {
 			}
 		}
 		rules := eng.Rules()
-		if len(rules.Flow) != 3 || len(rules.Isolation) != 2 || len(rules.CircuitBreaker) != 1 {
-			t.Fatalf("rules in force: %d flow, %d isolation, %d breaker; want 3, 2, 1",
+		if len(rules.Flow) != 5 || len(rules.Isolation) != 2 || len(rules.CircuitBreaker) != 1 {
+			t.Fatalf("rules in force: %d flow (3, and 2 for the middleware cases), %d isolation, %d breaker; want 5, 2, 1",
 				len(rules.Flow), len(rules.Isolation), len(rules.CircuitBreaker))
 		}
 		if len(rules.System) != 3 {

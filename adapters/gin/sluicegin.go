@@ -1,0 +1,262 @@
+// Package sluicegin guards gin routes with Sluice: Middleware turns each
+// request into an Inbound entry to a resource named after its route
+// pattern, answers a blocked request with 429 Too Many Requests (or with a
+// fallback of your own), and records the outcome (a failure status, an
+// error added with c.Error, a panic) for error statistics and circuit
+// breakers.
+//
+//	r := gin.New()
+//	r.Use(gin.Recovery(), sluicegin.Middleware(
+//		sluicegin.WithEngine(eng),
+//		sluicegin.WithHeaderAttachment("X-User-ID"), // for hotspot rules with ParamKey "X-User-ID"
+//	))
+//	r.GET("/users/:id", getUser) // resource "GET /users/:id"
+package sluicegin
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sluice-go/sluice"
+)
+
+// UnmatchedRoute stands for the route pattern in the resource name of a
+// request that matched no route (gin's 404 and 405 handling), as in
+// "GET (unmatched)": all such requests share one resource per method, so
+// probing for random paths cannot make the engine track one resource per
+// path.
+const UnmatchedRoute = "(unmatched)"
+
+// Option configures Middleware.
+type Option func(*config)
+
+type config struct {
+	engine      *sluice.Engine
+	resource    func(*gin.Context) string
+	args        func(*gin.Context) []any
+	attachments []attachment
+	fallback    func(*gin.Context, *sluice.BlockError)
+	isFailure   func(int) bool
+}
+
+// attachment is one keyed value to attach to every entry; value reports
+// false for no attachment.
+type attachment struct {
+	key   string
+	value func(*gin.Context) (any, bool)
+}
+
+// WithEngine makes the middleware use e. The default, and what a nil e
+// means, is sluice.Default(), as it is when Middleware is called.
+func WithEngine(e *sluice.Engine) Option { return func(c *config) { c.engine = e } }
+
+// WithResourceExtractor names each request's resource with f instead of
+// the default, the method, a space and the route pattern (c.FullPath(),
+// such as "GET /users/:id"), or UnmatchedRoute in place of the pattern
+// when no route matched. Whatever f returns is used as is. A nil f keeps
+// the default.
+func WithResourceExtractor(f func(*gin.Context) string) Option {
+	return func(c *config) { c.resource = f }
+}
+
+// WithArgs gives each entry the arguments f returns, which hotspot rules
+// limit on by position (ParamIndex); see sluice.WithArgs. A later WithArgs
+// replaces an earlier one; a nil f gives no arguments (the default).
+func WithArgs(f func(*gin.Context) []any) Option { return func(c *config) { c.args = f } }
+
+// WithAttachment attaches to each entry, under key, the value f returns
+// for the request, which hotspot rules with ParamKey key limit on; see
+// sluice.WithAttachment. A nil value from f attaches nothing, so the
+// request is not limited by those rules. It may be given several times,
+// with different keys; for equal keys, the last one given that attaches a
+// value wins. A nil f is ignored.
+func WithAttachment(key string, f func(*gin.Context) any) Option {
+	return func(c *config) {
+		if f == nil {
+			return
+		}
+		c.attachments = append(c.attachments, attachment{key: key, value: func(gc *gin.Context) (any, bool) {
+			v := f(gc)
+			return v, v != nil
+		}})
+	}
+}
+
+// WithHeaderAttachment attaches to each entry, under the key header (as
+// given, such as "X-User-ID"), the request's value of that header as a
+// string (c.GetHeader(header)). A request without the header, or with an
+// empty value, gets no attachment, and so is not limited by hotspot rules
+// on it.
+func WithHeaderAttachment(header string) Option {
+	return func(c *config) {
+		c.attachments = append(c.attachments, attachment{key: header, value: func(gc *gin.Context) (any, bool) {
+			v := gc.GetHeader(header)
+			return v, v != ""
+		}})
+	}
+}
+
+// WithParamAttachment attaches to each entry, under the key param, the
+// request's path parameter of that name as a string (c.Param(param), such
+// as "42" for param "id" on the route "/users/:id"). A request whose route
+// has no such parameter, or whose value is empty, gets no attachment.
+func WithParamAttachment(param string) Option {
+	return func(c *config) {
+		c.attachments = append(c.attachments, attachment{key: param, value: func(gc *gin.Context) (any, bool) {
+			v := gc.Param(param)
+			return v, v != ""
+		}})
+	}
+}
+
+// WithBlockFallback makes f answer blocked requests instead of the default
+// 429. f gets the block error (read it, never modify it: it may be shared)
+// and should write the response and abort; if it does not abort, the
+// middleware calls c.Abort() after it, so the route's handlers never run
+// for a blocked request. A nil f keeps the default: status 429 Too Many
+// Requests, a short text body, and, when err.RetryAfter > 0, a
+// Retry-After header of that many seconds, rounded up (at least 1).
+func WithBlockFallback(f func(c *gin.Context, err *sluice.BlockError)) Option {
+	return func(c *config) { c.fallback = f }
+}
+
+// WithStatusIsFailure sets which response statuses, read with
+// c.Writer.Status() after the later handlers have run, count as failures
+// of the request in the engine's error statistics and circuit breakers.
+// The default, and what a nil f means, is status >= 500. The error
+// recorded for such a status passes through the engine's error classifier
+// (sluice.WithErrorClassifier) like any other.
+func WithStatusIsFailure(f func(status int) bool) Option {
+	return func(c *config) { c.isFailure = f }
+}
+
+func defaultIsFailure(status int) bool { return status >= http.StatusInternalServerError }
+
+// Middleware returns a gin middleware that guards every request it sees
+// with an entry to the engine (see WithEngine) and runs the later handlers
+// only if the entry passes.
+//
+// The entry is Inbound (sluice.WithTrafficType(sluice.Inbound)), so system
+// rules apply to it, and waits (under a Throttling rule) honour the
+// request's context, c.Request.Context(): a client that goes away stops
+// waiting. Its resource is named as WithResourceExtractor says, by default
+// after the route pattern, such as "GET /users/:id". Use the middleware
+// with engine.Use (or on a group) so that it sees the route; with
+// engine.Use it also sees the requests that match no route.
+//
+// A blocked request is answered as WithBlockFallback says, by default with
+// 429, and the later handlers do not run. A passed one runs them (c.Next);
+// then, if c.Errors is not empty, its last error is recorded as the
+// entry's outcome (whatever the status: an error added by c.Bind's 400
+// counts too), else, if the status is a failure per WithStatusIsFailure,
+// an error naming the status is; and the entry exits. If a later handler
+// panics, the panic is recorded as an error, the entry exits, and the
+// panic goes on up to gin.Recovery (or net/http) unchanged.
+func Middleware(opts ...Option) gin.HandlerFunc {
+	cfg := config{}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	if cfg.engine == nil {
+		cfg.engine = sluice.Default()
+	}
+	if cfg.resource == nil {
+		cfg.resource = routeName
+	}
+	if cfg.isFailure == nil {
+		cfg.isFailure = defaultIsFailure
+	}
+	if cfg.fallback == nil {
+		cfg.fallback = tooManyRequests
+	}
+	eng, name, isFailure, fallback := cfg.engine, cfg.resource, cfg.isFailure, cfg.fallback
+	args, attachments := cfg.args, cfg.attachments
+	inboundOnly := []sluice.EntryOption{sluice.WithTrafficType(sluice.Inbound)} // read only: shared by every request
+
+	return func(c *gin.Context) {
+		entryOpts := inboundOnly
+		if args != nil || len(attachments) > 0 {
+			entryOpts = make([]sluice.EntryOption, 1, 2+len(attachments))
+			entryOpts[0] = inboundOnly[0]
+			if args != nil {
+				entryOpts = append(entryOpts, sluice.WithArgs(args(c)...))
+			}
+			for _, a := range attachments {
+				if v, ok := a.value(c); ok {
+					entryOpts = append(entryOpts, sluice.WithAttachment(a.key, v))
+				}
+			}
+		}
+		resource := name(c)
+		p, err := eng.Entry(c.Request.Context(), resource, entryOpts...)
+		if err != nil {
+			var be *sluice.BlockError
+			if !errors.As(err, &be) { // Entry returns only *BlockError; just in case
+				be = &sluice.BlockError{Resource: resource, Reason: "entry refused", Cause: err}
+			}
+			fallback(c, be)
+			if !c.IsAborted() {
+				c.Abort()
+			}
+			return
+		}
+		completed := false
+		defer func() {
+			if !completed { // a panic (or runtime.Goexit) in a later handler; not recovered here
+				p.SetError(errPanicked)
+			}
+			p.Exit()
+		}()
+		c.Next()
+		completed = true
+		if len(c.Errors) > 0 {
+			p.SetError(c.Errors.Last())
+		} else if status := c.Writer.Status(); isFailure(status) {
+			p.SetError(statusError(status))
+		}
+	}
+}
+
+// routeName is the default resource name.
+func routeName(c *gin.Context) string {
+	route := c.FullPath()
+	if route == "" {
+		route = UnmatchedRoute
+	}
+	return c.Request.Method + " " + route
+}
+
+// tooManyRequests is the default answer to a blocked request.
+func tooManyRequests(c *gin.Context, err *sluice.BlockError) {
+	if err.RetryAfter > 0 {
+		c.Header("Retry-After", strconv.FormatInt(retryAfterSeconds(err.RetryAfter), 10))
+	}
+	c.Data(http.StatusTooManyRequests, "text/plain; charset=utf-8", tooManyBody)
+	c.Abort()
+}
+
+var tooManyBody = []byte(http.StatusText(http.StatusTooManyRequests) + "\n")
+
+// retryAfterSeconds rounds d up to whole seconds, at least 1.
+func retryAfterSeconds(d time.Duration) int64 {
+	s := int64(d / time.Second)
+	if d%time.Second != 0 {
+		s++
+	}
+	return max(s, 1)
+}
+
+// errPanicked is recorded for a request whose handlers panicked.
+var errPanicked = errors.New("sluicegin: handler panicked")
+
+// statusError is recorded for a request answered with a failure status.
+type statusError int
+
+func (s statusError) Error() string {
+	return fmt.Sprintf("sluicegin: response status %d", int(s))
+}

@@ -1,0 +1,148 @@
+package sluicegrpc
+
+import (
+	"context"
+	"io"
+	"sync"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/status"
+
+	"github.com/sluice-go/sluice"
+)
+
+// UnaryClientInterceptor returns an interceptor that guards every unary
+// call the client makes with an Outbound entry. A refused call fails with
+// BlockStatus (or the WithBlockFallback error) without reaching the
+// network. An admitted call's entry exits when the call returns; its error,
+// transport errors included (codes.Unavailable when the server is gone),
+// counts as a failure if WithCodeIsFailure says so.
+func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
+	c := newConfig(opts)
+	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
+		p, err := c.entry(ctx, method, req, sluice.Outbound, false)
+		if err != nil {
+			return err
+		}
+		returned := false
+		defer func() {
+			if !returned {
+				p.SetError(errPanicked)
+			}
+			p.Exit()
+		}()
+		err = invoker(ctx, method, req, reply, cc, callOpts...)
+		returned = true
+		c.record(p, err)
+		return err
+	}
+}
+
+// StreamClientInterceptor returns an interceptor that guards every stream
+// the client opens with one Outbound entry, which lasts for the whole
+// stream. A refused stream fails to open, with BlockStatus (or the
+// WithBlockFallback error), without reaching the network. The entry exits
+// once, at the first of:
+//
+//   - the stream fails to open;
+//   - RecvMsg returns an error: io.EOF is a success, any other error is
+//     classified as in UnaryClientInterceptor;
+//   - RecvMsg returns the response of a stream whose server sends only one
+//     (client-streaming; a success);
+//   - SendMsg returns an error other than io.EOF;
+//   - the call's context is done (codes.Canceled, not a failure by default,
+//     or codes.DeadlineExceeded, a failure by default).
+//
+// These are the ways gRPC itself ends a client stream, so a stream that is
+// used as grpc-go requires (read until RecvMsg fails, or cancel the
+// context) always exits its entry. A stream left unfinished keeps its
+// entry, and its concurrency, until its context is done.
+func StreamClientInterceptor(opts ...Option) grpc.StreamClientInterceptor {
+	c := newConfig(opts)
+	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
+		p, err := c.entry(ctx, method, nil, sluice.Outbound, false)
+		if err != nil {
+			return nil, err
+		}
+		returned := false
+		defer func() {
+			if !returned {
+				p.SetError(errPanicked)
+				p.Exit()
+			}
+		}()
+		cs, err := streamer(ctx, desc, cc, method, callOpts...)
+		returned = true
+		if err != nil {
+			c.record(p, err)
+			p.Exit()
+			return nil, err
+		}
+		s := &clientStream{ClientStream: cs, c: c, serverStreams: desc.ServerStreams, p: p}
+		if done := ctx.Done(); done != nil {
+			s.exited = make(chan struct{})
+			go s.watch(ctx, done)
+		}
+		return s, nil
+	}
+}
+
+// clientStream is a client stream whose entry exits when the stream ends.
+type clientStream struct {
+	grpc.ClientStream
+	c             *config
+	serverStreams bool
+
+	mu     sync.Mutex
+	p      *sluice.Permit // nil once exited
+	exited chan struct{}  // closed on exit; nil when no watcher runs
+}
+
+// watch exits the entry when the call's context is done, and returns when
+// the entry exits.
+func (s *clientStream) watch(ctx context.Context, done <-chan struct{}) {
+	select {
+	case <-done:
+		s.exit(status.FromContextError(ctx.Err()).Err())
+	case <-s.exited:
+	}
+}
+
+// exit ends the entry, once, with the stream's outcome (nil for success).
+func (s *clientStream) exit(err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.p == nil {
+		return
+	}
+	s.c.record(s.p, err)
+	s.p.Exit()
+	s.p = nil
+	if s.exited != nil {
+		close(s.exited)
+	}
+}
+
+// RecvMsg receives a message, and exits the entry when the stream ends.
+func (s *clientStream) RecvMsg(m any) error {
+	err := s.ClientStream.RecvMsg(m)
+	switch {
+	case err == io.EOF:
+		s.exit(nil)
+	case err != nil:
+		s.exit(err)
+	case !s.serverStreams:
+		s.exit(nil) // the one response: the stream is over
+	}
+	return err
+}
+
+// SendMsg sends a message, and exits the entry if the stream fails (io.EOF
+// only says that the stream ended; RecvMsg tells how).
+func (s *clientStream) SendMsg(m any) error {
+	err := s.ClientStream.SendMsg(m)
+	if err != nil && err != io.EOF {
+		s.exit(err)
+	}
+	return err
+}

@@ -1,0 +1,244 @@
+// Package sluicegrpc guards gRPC calls with Sluice: server interceptors
+// that admit or refuse each incoming call (as an Inbound entry, so system
+// rules protect the server), and client interceptors that guard each call
+// to a dependency (as an Outbound entry).
+//
+// Each call is an entry to a resource named, by default, after the call's
+// full method ("/grpc.health.v1.Health/Check"). A refused call fails with
+// codes.ResourceExhausted (codes.Unavailable when an open circuit breaker
+// refused it), never reaching the handler or the network. A call that ends
+// with a failing status code (DefaultCodeIsFailure) counts as an error for
+// the resource's statistics and circuit breakers.
+//
+//	eng := sluice.New()
+//	srv := grpc.NewServer(
+//		grpc.ChainUnaryInterceptor(sluicegrpc.UnaryServerInterceptor(sluicegrpc.WithEngine(eng))),
+//		grpc.ChainStreamInterceptor(sluicegrpc.StreamServerInterceptor(sluicegrpc.WithEngine(eng))),
+//	)
+//
+// A stream is one entry, from its start to its end.
+package sluicegrpc
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/types/known/durationpb"
+
+	"github.com/sluice-go/sluice"
+)
+
+// Option configures an interceptor.
+type Option func(*config)
+
+type attachment struct {
+	key      string
+	metadata bool // the value is the first metadata value under key
+	value    func(ctx context.Context, fullMethod string, req any) any
+}
+
+type config struct {
+	engine      *sluice.Engine
+	resource    func(ctx context.Context, fullMethod string) string
+	args        func(ctx context.Context, fullMethod string, req any) []any
+	attachments []attachment
+	fallback    func(ctx context.Context, fullMethod string, err *sluice.BlockError) error
+	isFailure   func(codes.Code) bool
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{}
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+	if c.engine == nil {
+		c.engine = sluice.Default()
+	}
+	if c.isFailure == nil {
+		c.isFailure = DefaultCodeIsFailure
+	}
+	return c
+}
+
+// WithEngine sets the engine that checks the calls. The default is
+// sluice.Default(). A nil e keeps the default.
+func WithEngine(e *sluice.Engine) Option { return func(c *config) { c.engine = e } }
+
+// WithResourceExtractor names the resource of each call. The default is
+// the call's full method name, such as "/grpc.health.v1.Health/Check". A nil
+// f keeps the default.
+func WithResourceExtractor(f func(ctx context.Context, fullMethod string) string) Option {
+	return func(c *config) { c.resource = f }
+}
+
+// WithArgs gives each entry arguments that hotspot rules can limit on by
+// position (ParamIndex). req is the request message of a unary call, and nil
+// for a stream. A nil f gives no arguments.
+func WithArgs(f func(ctx context.Context, fullMethod string, req any) []any) Option {
+	return func(c *config) { c.args = f }
+}
+
+// WithMetadataAttachment attaches to each entry, under key, the first
+// metadata value under key (metadata keys are case-insensitive): the
+// incoming metadata on the server, the outgoing metadata on the client.
+// Hotspot rules with ParamKey key limit on it; a call without the key gets
+// no attachment, so they do not limit it.
+func WithMetadataAttachment(key string) Option {
+	return func(c *config) { c.attachments = append(c.attachments, attachment{key: key, metadata: true}) }
+}
+
+// WithAttachment attaches to each entry, under key, the value f returns
+// for the call, for hotspot rules with ParamKey key. req is the request
+// message of a unary call, and nil for a stream. A nil result attaches
+// nothing.
+func WithAttachment(key string, f func(ctx context.Context, fullMethod string, req any) any) Option {
+	return func(c *config) {
+		if f != nil {
+			c.attachments = append(c.attachments, attachment{key: key, value: f})
+		}
+	}
+}
+
+// WithBlockFallback sets what a refused call returns: the error f returns
+// (make it a status error, such as status.Error(codes.Unavailable, ...),
+// or the peer sees codes.Unknown). A nil result, or a nil f, falls back to
+// BlockStatus(err).
+func WithBlockFallback(f func(ctx context.Context, fullMethod string, err *sluice.BlockError) error) Option {
+	return func(c *config) { c.fallback = f }
+}
+
+// WithCodeIsFailure sets which status codes a finished call counts as a
+// failure, for error statistics and circuit breakers. The default is
+// DefaultCodeIsFailure. The code of an error that is not a status error is
+// that of status.FromContextError: codes.Canceled for context.Canceled,
+// codes.DeadlineExceeded for context.DeadlineExceeded, codes.Unknown
+// otherwise. A failing call's error is then given to Permit.SetError, so
+// the engine's own classifier (sluice.WithErrorClassifier) has the last
+// word.
+func WithCodeIsFailure(f func(codes.Code) bool) Option {
+	return func(c *config) { c.isFailure = f }
+}
+
+// DefaultCodeIsFailure reports whether c says the server or the network
+// failed: Unknown, DeadlineExceeded, Internal, Unavailable, DataLoss and
+// ResourceExhausted. Codes about the request (InvalidArgument, NotFound,
+// PermissionDenied, ...) and codes.Canceled, a caller that gave up, do not
+// count.
+func DefaultCodeIsFailure(c codes.Code) bool {
+	switch c {
+	case codes.Unknown, codes.DeadlineExceeded, codes.Internal, codes.Unavailable,
+		codes.DataLoss, codes.ResourceExhausted:
+		return true
+	}
+	return false
+}
+
+// BlockStatus returns the status error a refused call fails with by
+// default: codes.Unavailable when a circuit breaker refused it, and
+// codes.ResourceExhausted for every other rule, with err.Error() as the
+// message. When the entry was refused because the caller's context ended
+// while it waited in a Throttling queue (err.Cause is context.Canceled or
+// context.DeadlineExceeded), the code is codes.Canceled or
+// codes.DeadlineExceeded instead, as gRPC itself reports an abandoned call.
+// When err.RetryAfter > 0, the message says so and the status carries an
+// errdetails.RetryInfo detail with that delay. BlockStatus(nil) is nil.
+func BlockStatus(err *sluice.BlockError) error {
+	if err == nil {
+		return nil
+	}
+	code := codes.ResourceExhausted
+	switch {
+	case errors.Is(err.Cause, context.Canceled):
+		code = codes.Canceled
+	case errors.Is(err.Cause, context.DeadlineExceeded):
+		code = codes.DeadlineExceeded
+	case err.Type == sluice.BlockTypeCircuitBreaker:
+		code = codes.Unavailable
+	}
+	msg := err.Error()
+	if err.RetryAfter <= 0 {
+		return status.Error(code, msg)
+	}
+	st := status.New(code, fmt.Sprintf("%s (retry after %v)", msg, err.RetryAfter.Round(time.Millisecond)))
+	if d, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(err.RetryAfter)}); derr == nil {
+		st = d
+	}
+	return st.Err()
+}
+
+// entry asks the engine to admit a call. On refusal it returns the error
+// the call fails with.
+func (c *config) entry(ctx context.Context, method string, req any, traffic sluice.TrafficType, incoming bool) (*sluice.Permit, error) {
+	res := method
+	if c.resource != nil {
+		res = c.resource(ctx, method)
+	}
+	opts := make([]sluice.EntryOption, 0, 2+len(c.attachments))
+	opts = append(opts, sluice.WithTrafficType(traffic))
+	if c.args != nil {
+		if args := c.args(ctx, method, req); len(args) > 0 {
+			opts = append(opts, sluice.WithArgs(args...))
+		}
+	}
+	for _, a := range c.attachments {
+		var v any
+		if a.metadata {
+			vs := metadataValues(ctx, a.key, incoming)
+			if len(vs) == 0 {
+				continue
+			}
+			v = vs[0]
+		} else if v = a.value(ctx, method, req); v == nil {
+			continue
+		}
+		opts = append(opts, sluice.WithAttachment(a.key, v))
+	}
+	p, err := c.engine.Entry(ctx, res, opts...)
+	if err == nil {
+		return p, nil
+	}
+	be, ok := err.(*sluice.BlockError)
+	if !ok { // the engine returns only *BlockError; kept total all the same
+		be = &sluice.BlockError{Resource: res, Reason: "entry refused", Cause: err}
+	}
+	if c.fallback != nil {
+		if ferr := c.fallback(ctx, method, be); ferr != nil {
+			return nil, ferr
+		}
+	}
+	return nil, BlockStatus(be)
+}
+
+func metadataValues(ctx context.Context, key string, incoming bool) []string {
+	if incoming {
+		return metadata.ValueFromIncomingContext(ctx, key)
+	}
+	md, _ := metadata.FromOutgoingContext(ctx)
+	return md.Get(key)
+}
+
+// codeOf returns the status code of a call's error.
+func codeOf(err error) codes.Code {
+	if st, ok := status.FromError(err); ok {
+		return st.Code()
+	}
+	return status.FromContextError(err).Code()
+}
+
+// record gives p the call's error if it is a failure.
+func (c *config) record(p *sluice.Permit, err error) {
+	if err != nil && c.isFailure(codeOf(err)) {
+		p.SetError(err)
+	}
+}
+
+// errPanicked is recorded for a handler or invoker that panicked.
+var errPanicked = status.Error(codes.Internal, "sluicegrpc: the call panicked")

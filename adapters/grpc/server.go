@@ -1,0 +1,62 @@
+package sluicegrpc
+
+import (
+	"context"
+
+	"google.golang.org/grpc"
+
+	"github.com/sluice-go/sluice"
+)
+
+// UnaryServerInterceptor returns an interceptor that guards every unary
+// call the server handles with an Inbound entry, so that system rules
+// apply to it. A refused call fails with BlockStatus (or the WithBlockFallback
+// error) and the handler is not called. An admitted call's entry exits when
+// the handler returns; its error counts as a failure if WithCodeIsFailure
+// says so. A handler that panics is recorded as a failure, its entry exits,
+// and the panic goes on.
+func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
+	c := newConfig(opts)
+	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		p, err := c.entry(ctx, info.FullMethod, req, sluice.Inbound, true)
+		if err != nil {
+			return nil, err
+		}
+		returned := false
+		defer func() {
+			if !returned {
+				p.SetError(errPanicked)
+			}
+			p.Exit()
+		}()
+		resp, err := handler(ctx, req)
+		returned = true
+		c.record(p, err)
+		return resp, err
+	}
+}
+
+// StreamServerInterceptor returns an interceptor that guards every stream
+// the server handles with one Inbound entry, which lasts from the stream's
+// start until its handler returns. Otherwise it behaves as
+// UnaryServerInterceptor, with a nil request for WithArgs and WithAttachment.
+func StreamServerInterceptor(opts ...Option) grpc.StreamServerInterceptor {
+	c := newConfig(opts)
+	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		p, err := c.entry(ss.Context(), info.FullMethod, nil, sluice.Inbound, true)
+		if err != nil {
+			return err
+		}
+		returned := false
+		defer func() {
+			if !returned {
+				p.SetError(errPanicked)
+			}
+			p.Exit()
+		}()
+		err = handler(srv, ss)
+		returned = true
+		c.record(p, err)
+		return err
+	}
+}

@@ -1,0 +1,107 @@
+package sluicehttp
+
+import (
+	"io"
+	"net/http"
+	"sync/atomic"
+
+	"github.com/sluice-go/sluice"
+)
+
+// RoundTripper returns a transport that guards each request sent through
+// next (nil means http.DefaultTransport) with an Outbound entry, on
+// r.Context(). The resource is named by WithResourceExtractor, by default
+// r.Method + " " + r.URL.Host ("GET api.example.com:8080").
+//
+// A blocked request is not sent: its body is closed and RoundTrip returns
+// WithClientBlockFallback's result, by default a nil response and the
+// *sluice.BlockError (an http.Client wraps it in a *url.Error; errors.As and
+// errors.Is(err, sluice.ErrBlocked) see through it). A sent request's entry
+// exits at once when next returns an error, recorded as a failure (the
+// engine's error classifier decides: sluice.DefaultIsFailure ignores
+// context.Canceled). Otherwise it exits when the response body is read to
+// its end, fails, or is closed (at once for a response with no body or a
+// 101 Switching Protocols), with a failure recorded when the status counts
+// as one (WithStatusIsFailure) or the body fails. Close every response
+// body, as net/http requires, or the entry stays in flight.
+func RoundTripper(next http.RoundTripper, opts ...Option) http.RoundTripper {
+	if next == nil {
+		next = http.DefaultTransport
+	}
+	return &transport{c: newConfig(opts), next: next}
+}
+
+type transport struct {
+	c    *config
+	next http.RoundTripper
+}
+
+func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
+	c := t.c
+	var name string
+	if c.extract != nil {
+		name = c.extract(r)
+	} else {
+		name = r.Method + " " + r.URL.Host
+	}
+	var buf [4]sluice.EntryOption
+	p, err := c.engine.Entry(r.Context(), name, c.entryOptions(buf[:0], r, sluice.Outbound)...)
+	if err != nil {
+		// A RoundTripper must close the request body, even on error.
+		if r.Body != nil {
+			r.Body.Close()
+		}
+		be := blockError(err, name)
+		if c.clientFallback != nil {
+			if res, ferr := c.clientFallback(r, be); res != nil || ferr != nil {
+				return res, ferr
+			}
+		}
+		return nil, be
+	}
+	res, err := t.next.RoundTrip(r)
+	if err != nil {
+		p.SetError(err)
+		p.Exit()
+		return res, err
+	}
+	if c.statusIsFailure(res.StatusCode) {
+		p.SetError(statusError(res.StatusCode))
+	}
+	if res.Body == nil || res.Body == http.NoBody || res.StatusCode == http.StatusSwitchingProtocols {
+		p.Exit()
+		return res, nil
+	}
+	res.Body = &body{rc: res.Body, p: p}
+	return res, nil
+}
+
+// body exits its entry when it is read to its end, fails or is closed.
+type body struct {
+	rc   io.ReadCloser
+	p    *sluice.Permit
+	done atomic.Bool // the entry has exited; Close may race with Read
+}
+
+func (b *body) Read(buf []byte) (int, error) {
+	n, err := b.rc.Read(buf)
+	if err != nil {
+		b.exit(err)
+	}
+	return n, err
+}
+
+func (b *body) Close() error {
+	b.exit(nil) // first, so a Read failing because of Close is no failure
+	return b.rc.Close()
+}
+
+func (b *body) exit(err error) {
+	if !b.done.CompareAndSwap(false, true) {
+		return
+	}
+	if err != io.EOF {
+		b.p.SetError(err)
+	}
+	b.p.Exit()
+}

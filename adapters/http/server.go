@@ -1,0 +1,166 @@
+package sluicehttp
+
+import (
+	"bufio"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sluice-go/sluice"
+)
+
+// errPanicked is recorded for a handler that panicked.
+var errPanicked = errors.New("sluicehttp: handler panicked")
+
+// Middleware returns middleware that guards each request with an Inbound
+// entry (so system rules apply), on r.Context(): a Throttling wait ends when
+// the client goes away. The resource is named by WithResourceExtractor, by
+// default DefaultResourceName; when the wrapped handler is a
+// *http.ServeMux, the middleware first asks it (ServeMux.Handler) for the
+// pattern that will serve the request. A nil handler means
+// http.DefaultServeMux.
+//
+// A blocked request is answered by WithBlockFallback, by default with
+// 429 Too Many Requests, a short text body and, when the block error's
+// RetryAfter is positive, a Retry-After header of that many seconds rounded
+// up; the handler is not called. A passed request's entry exits when the
+// handler returns, with a failure recorded when its status counts as one
+// (WithStatusIsFailure; a handler that writes nothing sends 200) or when it
+// panics (the panic, http.ErrAbortHandler included, goes on to net/http).
+func Middleware(opts ...Option) func(http.Handler) http.Handler {
+	c := newConfig(opts)
+	return func(next http.Handler) http.Handler {
+		if next == nil {
+			next = http.DefaultServeMux
+		}
+		mux, _ := next.(*http.ServeMux)
+		return &handler{c: c, next: next, mux: mux}
+	}
+}
+
+type handler struct {
+	c    *config
+	next http.Handler
+	mux  *http.ServeMux // next, if it is a ServeMux
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	c := h.c
+	pattern := requestPattern(r)
+	if pattern == "" && h.mux != nil {
+		_, pattern = h.mux.Handler(r)
+		setRequestPattern(r, pattern)
+	}
+	var name string
+	if c.extract != nil {
+		name = c.extract(r)
+	} else {
+		name = serverName(r.Method, pattern)
+	}
+	var buf [4]sluice.EntryOption
+	p, err := c.engine.Entry(r.Context(), name, c.entryOptions(buf[:0], r, sluice.Inbound)...)
+	if err != nil {
+		be := blockError(err, name)
+		if c.blockFallback != nil {
+			c.blockFallback(w, r, be)
+		} else {
+			writeBlocked(w, be)
+		}
+		return
+	}
+	rw := &responseWriter{w: w}
+	returned := false
+	defer func() {
+		// Not recovered: the panic goes on with its own stack.
+		if !returned {
+			p.SetError(errPanicked)
+		}
+		p.Exit()
+	}()
+	h.next.ServeHTTP(rw, r)
+	returned = true
+	if !rw.hijacked {
+		status := rw.status
+		if status == 0 {
+			status = http.StatusOK
+		}
+		if c.statusIsFailure(status) {
+			p.SetError(statusError(status))
+		}
+	}
+}
+
+// writeBlocked is the default answer to a blocked request.
+func writeBlocked(w http.ResponseWriter, be *sluice.BlockError) {
+	if be.RetryAfter > 0 {
+		secs := int64((be.RetryAfter + time.Second - 1) / time.Second)
+		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
+	}
+	http.Error(w, http.StatusText(http.StatusTooManyRequests), http.StatusTooManyRequests)
+}
+
+// responseWriter records the status a handler sends.
+type responseWriter struct {
+	w        http.ResponseWriter
+	status   int // 0 until a final status is sent
+	hijacked bool
+}
+
+func (rw *responseWriter) Header() http.Header { return rw.w.Header() }
+
+func (rw *responseWriter) WriteHeader(code int) {
+	// 1xx statuses other than 101 are informational, not the answer.
+	if rw.status == 0 && (code < 100 || code >= 200 || code == http.StatusSwitchingProtocols) {
+		rw.status = code
+	}
+	rw.w.WriteHeader(code)
+}
+
+func (rw *responseWriter) Write(b []byte) (int, error) {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	return rw.w.Write(b)
+}
+
+// ReadFrom keeps the underlying writer's io.ReaderFrom (sendfile) path.
+func (rw *responseWriter) ReadFrom(src io.Reader) (int64, error) {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	if rf, ok := rw.w.(io.ReaderFrom); ok {
+		return rf.ReadFrom(src)
+	}
+	return io.Copy(writerOnly{rw.w}, src)
+}
+
+// Flush implements http.Flusher; it does nothing if the underlying writer
+// cannot flush.
+func (rw *responseWriter) Flush() {
+	if rw.status == 0 {
+		rw.status = http.StatusOK
+	}
+	if f, ok := rw.w.(http.Flusher); ok {
+		f.Flush()
+		return
+	}
+	_ = http.NewResponseController(rw.w).Flush()
+}
+
+// Hijack implements http.Hijacker; it returns http.ErrNotSupported if the
+// underlying writer cannot hijack (HTTP/2).
+func (rw *responseWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
+	conn, brw, err := http.NewResponseController(rw.w).Hijack()
+	if err == nil {
+		rw.hijacked = true
+	}
+	return conn, brw, err
+}
+
+// Unwrap returns the underlying writer, for http.ResponseController.
+func (rw *responseWriter) Unwrap() http.ResponseWriter { return rw.w }
+
+type writerOnly struct{ io.Writer }

@@ -1,0 +1,216 @@
+// Package sluicehttp guards net/http servers and clients with Sluice.
+//
+// Middleware guards each request a server handles with an Inbound entry
+// (so system rules apply to it), answering 429 Too Many Requests when a rule
+// blocks it. RoundTripper guards each request a client sends with an
+// Outbound entry, returning the *sluice.BlockError when a rule blocks it.
+// Both count failures (5xx statuses, panics, transport errors) for circuit
+// breakers and error statistics.
+//
+// Resource names are kept bounded: a server request is named by its method
+// and its ServeMux route pattern ("GET /items/{id}"), never its path, and a
+// client request by its method and host.
+package sluicehttp
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+
+	"github.com/sluice-go/sluice"
+)
+
+// UnmatchedRoute is the route part of the resource name of a server request
+// with no route pattern: one that no ServeMux pattern matches (a 404, a
+// 405), or one served by a handler that is not a ServeMux. Such a request
+// is named r.Method + " " + UnmatchedRoute, for example "GET (unmatched)".
+const UnmatchedRoute = "(unmatched)"
+
+// otherMethod stands for a request method net/http has no constant for in a
+// server resource name, so that made-up methods cannot mint resources.
+const otherMethod = "OTHER"
+
+// Option configures Middleware or RoundTripper.
+type Option func(*config)
+
+type config struct {
+	engine          *sluice.Engine
+	extract         func(*http.Request) string
+	args            func(*http.Request) []any
+	attachments     []attachment
+	blockFallback   func(http.ResponseWriter, *http.Request, *sluice.BlockError)
+	clientFallback  func(*http.Request, *sluice.BlockError) (*http.Response, error)
+	statusIsFailure func(int) bool
+}
+
+type attachment struct {
+	key string
+	f   func(*http.Request) any
+}
+
+func newConfig(opts []Option) *config {
+	c := &config{}
+	for _, o := range opts {
+		if o != nil {
+			o(c)
+		}
+	}
+	if c.engine == nil {
+		c.engine = sluice.Default()
+	}
+	if c.statusIsFailure == nil {
+		c.statusIsFailure = defaultStatusIsFailure
+	}
+	return c
+}
+
+// WithEngine sets the engine that checks the entries. The default, and what
+// a nil e means, is sluice.Default().
+func WithEngine(e *sluice.Engine) Option { return func(c *config) { c.engine = e } }
+
+// WithResourceExtractor sets how a request is named as a resource,
+// replacing the defaults (DefaultResourceName on the server side,
+// r.Method + " " + r.URL.Host on the client side). Keep the number of names
+// bounded: never use the raw path or query. When Middleware wraps a
+// *http.ServeMux, r.Pattern already holds the pattern that will serve the
+// request when f is called (Go 1.23 and later). A nil f restores the default.
+func WithResourceExtractor(f func(*http.Request) string) Option {
+	return func(c *config) { c.extract = f }
+}
+
+// WithArgs sets f to give each request's entry its arguments, which hotspot
+// rules limit on by position (ParamIndex), as sluice.WithArgs does. A later
+// WithArgs replaces an earlier one; by default, and with a nil f, entries
+// have no arguments.
+func WithArgs(f func(*http.Request) []any) Option { return func(c *config) { c.args = f } }
+
+// WithAttachment sets f to give each request's entry an attachment under
+// key, which hotspot rules with ParamKey == key limit on, as
+// sluice.WithAttachment does. It may be given several times, for several
+// keys; a later one with the same key wins. When f returns nil the entry has
+// no attachment under key, and rules on key do not limit the request. A nil
+// f is ignored.
+func WithAttachment(key string, f func(*http.Request) any) Option {
+	return func(c *config) {
+		if f != nil {
+			c.attachments = append(c.attachments, attachment{key, f})
+		}
+	}
+}
+
+// WithHeaderAttachment attaches each request's header value as a string
+// under the key header, exactly as given (a hotspot rule with
+// ParamKey: "X-User" limits each distinct r.Header.Get("X-User")). A
+// request without the header, or with an empty value, has no attachment and
+// is not limited by such rules.
+func WithHeaderAttachment(header string) Option {
+	return WithAttachment(header, func(r *http.Request) any {
+		if v := r.Header.Get(header); v != "" {
+			return v
+		}
+		return nil
+	})
+}
+
+// WithBlockFallback sets what Middleware answers to a blocked request,
+// replacing the default 429 (see Middleware). The handler is not called. A
+// nil f restores the default.
+func WithBlockFallback(f func(w http.ResponseWriter, r *http.Request, err *sluice.BlockError)) Option {
+	return func(c *config) { c.blockFallback = f }
+}
+
+// WithClientBlockFallback sets what RoundTripper returns for a blocked
+// request instead of the default nil response and the *sluice.BlockError.
+// The request body is already closed when f is called. A result of a nil
+// response and a nil error returns the *sluice.BlockError. A nil f restores
+// the default.
+func WithClientBlockFallback(f func(r *http.Request, err *sluice.BlockError) (*http.Response, error)) Option {
+	return func(c *config) { c.clientFallback = f }
+}
+
+// WithStatusIsFailure sets which response statuses count as failures, for
+// circuit breakers and error statistics (subject to the engine's error
+// classifier, which sees an error naming the status). The default, and
+// what a nil f means, is status >= 500.
+func WithStatusIsFailure(f func(status int) bool) Option {
+	return func(c *config) { c.statusIsFailure = f }
+}
+
+func defaultStatusIsFailure(status int) bool { return status >= 500 }
+
+// DefaultResourceName is Middleware's default resource name for a request:
+// r.Pattern when the pattern names a method ("GET /items/{id}"), else
+// r.Method + " " + r.Pattern ("GET /items/{id}" for the pattern
+// "/items/{id}"), else, when r.Pattern is empty, r.Method + " " +
+// UnmatchedRoute. A method net/http has no constant for (such as "PURGE")
+// is written "OTHER", so that clients cannot make up resources. Middleware
+// wrapping a *http.ServeMux uses the pattern the mux will match even though
+// r.Pattern is only set inside the mux.
+func DefaultResourceName(r *http.Request) string {
+	return serverName(r.Method, requestPattern(r))
+}
+
+// serverName names a server request by its method and route pattern.
+func serverName(method, pattern string) string {
+	if pattern == "" {
+		return knownMethod(method) + " " + UnmatchedRoute
+	}
+	// A pattern is "[METHOD ][HOST]/[PATH]": a method is followed by
+	// spaces or tabs, before any slash.
+	for i := 0; i < len(pattern); i++ {
+		switch pattern[i] {
+		case '/':
+			return knownMethod(method) + " " + pattern
+		case ' ', '\t':
+			j := i + 1
+			for j < len(pattern) && (pattern[j] == ' ' || pattern[j] == '\t') {
+				j++
+			}
+			if pattern[i] == ' ' && j == i+1 {
+				return pattern
+			}
+			return pattern[:i] + " " + pattern[j:]
+		}
+	}
+	return knownMethod(method) + " " + pattern
+}
+
+func knownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return otherMethod
+}
+
+// entryOptions appends the options of r's entry to buf.
+func (c *config) entryOptions(buf []sluice.EntryOption, r *http.Request, t sluice.TrafficType) []sluice.EntryOption {
+	buf = append(buf, sluice.WithTrafficType(t))
+	if c.args != nil {
+		buf = append(buf, sluice.WithArgs(c.args(r)...))
+	}
+	for i := range c.attachments {
+		if v := c.attachments[i].f(r); v != nil {
+			buf = append(buf, sluice.WithAttachment(c.attachments[i].key, v))
+		}
+	}
+	return buf
+}
+
+// blockError returns err as a *sluice.BlockError.
+func blockError(err error, resource string) *sluice.BlockError {
+	var be *sluice.BlockError
+	if errors.As(err, &be) {
+		return be
+	}
+	return &sluice.BlockError{Resource: resource, Reason: "entry refused", Cause: err}
+}
+
+// statusError is the error recorded for a response whose status counts as
+// a failure.
+type statusError int
+
+func (e statusError) Error() string {
+	return "sluicehttp: response status " + strconv.Itoa(int(e)) + " " + http.StatusText(int(e))
+}
