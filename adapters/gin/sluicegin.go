@@ -27,9 +27,9 @@ import (
 
 // UnmatchedRoute stands for the route pattern in the resource name of a
 // request that matched no route (gin's 404 and 405 handling), as in
-// "GET (unmatched)": all such requests share one resource per method, so
-// probing for random paths cannot make the engine track one resource per
-// path.
+// "GET (unmatched)": all such requests share one resource per method (a
+// method net/http has no constant for counts as "OTHER"), so probing for
+// random paths or methods cannot make the engine track one resource each.
 const UnmatchedRoute = "(unmatched)"
 
 // Option configures Middleware.
@@ -224,11 +224,22 @@ func Middleware(opts ...Option) gin.HandlerFunc {
 
 // routeName is the default resource name.
 func routeName(c *gin.Context) string {
-	route := c.FullPath()
-	if route == "" {
-		route = UnmatchedRoute
+	if route := c.FullPath(); route != "" {
+		return c.Request.Method + " " + route
 	}
-	return c.Request.Method + " " + route
+	return knownMethod(c.Request.Method) + " " + UnmatchedRoute
+}
+
+// knownMethod returns m if net/http has a constant for it, else "OTHER": a
+// request that matched no route may carry any method, and made-up methods
+// must not mint resources.
+func knownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
 }
 
 // tooManyRequests is the default answer to a blocked request.

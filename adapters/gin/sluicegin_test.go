@@ -523,3 +523,26 @@ func TestDefaultEngine(t *testing.T) {
 		t.Fatal("the default engine did not see the request")
 	}
 }
+
+// A request that matched no route is named by a known method, or OTHER:
+// made-up methods cannot mint resources.
+func TestUnmatchedMadeUpMethodsShareOneResource(t *testing.T) {
+	eng, _ := newEngine(t)
+	s := newServer(t, eng)
+	s.r.GET("/users/:id", s.ok)
+	s.start()
+	for _, m := range []string{"BREW", "WHEN", "PROPFIND"} {
+		req, err := http.NewRequest(m, s.srv.URL+"/x", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := s.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	if got := eng.Resources(); len(got) != 1 || got[0] != "OTHER "+sluicegin.UnmatchedRoute {
+		t.Fatalf("resources %q, want one OTHER (unmatched)", got)
+	}
+}
