@@ -24,17 +24,7 @@ func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 		if err != nil {
 			return err
 		}
-		returned := false
-		defer func() {
-			if !returned {
-				p.SetError(errPanicked)
-			}
-			p.Exit()
-		}()
-		err = invoker(ctx, method, req, reply, cc, callOpts...)
-		returned = true
-		c.record(p, err)
-		return err
+		return c.guard(p, func() error { return invoker(ctx, method, req, reply, cc, callOpts...) })
 	}
 }
 

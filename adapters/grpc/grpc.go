@@ -240,5 +240,22 @@ func (c *config) record(p *sluice.Permit, err error) {
 	}
 }
 
+// guard runs call under p: its error is recorded if it is a failure, and p
+// exits when call returns. A call that panics is recorded as errPanicked,
+// p exits, and the panic goes on.
+func (c *config) guard(p *sluice.Permit, call func() error) error {
+	returned := false
+	defer func() {
+		if !returned {
+			p.SetError(errPanicked)
+		}
+		p.Exit()
+	}()
+	err := call()
+	returned = true
+	c.record(p, err)
+	return err
+}
+
 // errPanicked is recorded for a handler or invoker that panicked.
 var errPanicked = status.Error(codes.Internal, "sluicegrpc: the call panicked")

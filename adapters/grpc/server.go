@@ -22,16 +22,11 @@ func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
 		if err != nil {
 			return nil, err
 		}
-		returned := false
-		defer func() {
-			if !returned {
-				p.SetError(errPanicked)
-			}
-			p.Exit()
-		}()
-		resp, err := handler(ctx, req)
-		returned = true
-		c.record(p, err)
+		var resp any
+		err = c.guard(p, func() (err error) {
+			resp, err = handler(ctx, req)
+			return err
+		})
 		return resp, err
 	}
 }
@@ -47,16 +42,6 @@ func StreamServerInterceptor(opts ...Option) grpc.StreamServerInterceptor {
 		if err != nil {
 			return err
 		}
-		returned := false
-		defer func() {
-			if !returned {
-				p.SetError(errPanicked)
-			}
-			p.Exit()
-		}()
-		err = handler(srv, ss)
-		returned = true
-		c.record(p, err)
-		return err
+		return c.guard(p, func() error { return handler(srv, ss) })
 	}
 }
