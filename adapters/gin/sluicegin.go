@@ -151,12 +151,13 @@ func defaultIsFailure(status int) bool { return status >= http.StatusInternalSer
 //
 // A blocked request is answered as WithBlockFallback says, by default with
 // 429, and the later handlers do not run. A passed one runs them (c.Next);
-// then, if c.Errors is not empty, its last error is recorded as the
-// entry's outcome (whatever the status: an error added by c.Bind's 400
-// counts too), else, if the status is a failure per WithStatusIsFailure,
-// an error naming the status is; and the entry exits. If a later handler
-// panics, the panic is recorded as an error, the entry exits, and the
-// panic goes on up to gin.Recovery (or net/http) unchanged.
+// then, if the status is a failure per WithStatusIsFailure (by default
+// 5xx), the last error of c.Errors, or an error naming the status if there
+// is none, is recorded as the entry's outcome (a client's bad request, such
+// as c.Bind's 400, is no failure of the route); and the entry exits. If a
+// later handler panics, the panic is recorded as an error (except
+// http.ErrAbortHandler, a client that went away), the entry exits, and the
+// panic goes on up to gin.Recovery (or net/http).
 func Middleware(opts ...Option) gin.HandlerFunc {
 	cfg := config{}
 	for _, o := range opts {
@@ -207,17 +208,29 @@ func Middleware(opts ...Option) gin.HandlerFunc {
 		}
 		completed := false
 		defer func() {
-			if !completed { // a panic (or runtime.Goexit) in a later handler; not recovered here
+			if completed {
+				p.Exit()
+				return
+			}
+			// A panic (or runtime.Goexit) in a later handler: recorded,
+			// then raised again, unless it is a client that went away.
+			v := recover()
+			if v != http.ErrAbortHandler {
 				p.SetError(errPanicked)
 			}
 			p.Exit()
+			if v != nil {
+				panic(v)
+			}
 		}()
 		c.Next()
 		completed = true
-		if len(c.Errors) > 0 {
-			p.SetError(c.Errors.Last())
-		} else if status := c.Writer.Status(); isFailure(status) {
-			p.SetError(statusError(status))
+		if status := c.Writer.Status(); isFailure(status) {
+			if len(c.Errors) > 0 {
+				p.SetError(c.Errors.Last())
+			} else {
+				p.SetError(statusError(status))
+			}
 		}
 	}
 }

@@ -286,28 +286,35 @@ func TestStatusIsFailure(t *testing.T) {
 	}
 }
 
+// c.Errors is recorded when the status is a failure; a client error (4xx)
+// with an error attached, such as c.Bind's, is not a failure of the route.
 func TestContextErrorIsFailure(t *testing.T) {
 	eng, _ := newEngine(t)
 	s := newServer(t, eng)
+	s.r.GET("/down", func(c *gin.Context) {
+		_ = c.AbortWithError(http.StatusBadGateway, errors.New("downstream failed"))
+	})
+	s.r.GET("/bad", func(c *gin.Context) {
+		_ = c.AbortWithError(http.StatusBadRequest, errors.New("malformed body"))
+	})
 	s.r.GET("/soft", func(c *gin.Context) {
-		_ = c.Error(errors.New("downstream failed"))
+		_ = c.Error(errors.New("logged only"))
 		c.String(http.StatusOK, "partial")
 	})
 	s.r.GET("/canceled", func(c *gin.Context) {
-		_ = c.Error(context.Canceled) // the default classifier does not count it
-		c.String(http.StatusOK, "gone")
+		_ = c.AbortWithError(http.StatusServiceUnavailable, context.Canceled) // the default classifier does not count it
 	})
 	s.start()
-
-	if r := s.get("/soft"); r.status != http.StatusOK {
-		t.Fatalf("response %+v", r)
+	for _, path := range []string{"/down", "/bad", "/soft", "/canceled"} {
+		s.get(path)
 	}
-	s.get("/canceled")
-	if st := stats(t, eng, "GET /soft"); st.ErrorQPS != 1 || st.CompleteQPS != 1 {
-		t.Fatalf("c.Error with 200: %+v, want one error", st)
-	}
-	if st := stats(t, eng, "GET /canceled"); st.ErrorQPS != 0 || st.CompleteQPS != 1 {
-		t.Fatalf("c.Error(context.Canceled): %+v, want no error (the engine's classifier sees it)", st)
+	for _, tc := range []struct {
+		resource string
+		errors   float64
+	}{{"GET /down", 1}, {"GET /bad", 0}, {"GET /soft", 0}, {"GET /canceled", 0}} {
+		if st := stats(t, eng, tc.resource); st.ErrorQPS != tc.errors || st.CompleteQPS != 1 {
+			t.Errorf("%s: %+v, want %v errors of 1 completed", tc.resource, st, tc.errors)
+		}
 	}
 }
 
@@ -544,5 +551,21 @@ func TestUnmatchedMadeUpMethodsShareOneResource(t *testing.T) {
 	}
 	if got := eng.Resources(); len(got) != 1 || got[0] != "OTHER "+sluicegin.UnmatchedRoute {
 		t.Fatalf("resources %q, want one OTHER (unmatched)", got)
+	}
+}
+
+// http.ErrAbortHandler (a client that went away, as httputil.ReverseProxy
+// reports it) is not a failure of the route; the panic still goes on.
+func TestAbortHandlerPanicIsNoFailure(t *testing.T) {
+	eng, _ := newEngine(t)
+	s := newServer(t, eng)
+	s.r.GET("/proxy", func(c *gin.Context) { panic(http.ErrAbortHandler) })
+	s.start()
+	req, _ := http.NewRequest(http.MethodGet, s.srv.URL+"/proxy", nil)
+	if resp, err := s.srv.Client().Do(req); err == nil {
+		resp.Body.Close()
+	}
+	if st := stats(t, eng, "GET /proxy"); st.ErrorQPS != 0 || st.CompleteQPS != 1 || st.Concurrency != 0 {
+		t.Fatalf("ErrAbortHandler: %+v, want completed without error", st)
 	}
 }

@@ -107,10 +107,11 @@ func WithAttachment(key string, f func(ctx context.Context, fullMethod string, r
 	}
 }
 
-// WithBlockFallback sets what a refused call returns: the error f returns
-// (make it a status error, such as status.Error(codes.Unavailable, ...),
-// or the peer sees codes.Unknown). A nil result, or a nil f, falls back to
-// BlockStatus(err).
+// WithBlockFallback sets what a refused call returns: the error f returns.
+// A status error (status.Error(codes.Unavailable, ...)) is returned as it
+// is; any other error is turned into a status error with BlockStatus(err)'s
+// code and that error's message, so that the peer never sees
+// codes.Unknown. A nil result, or a nil f, falls back to BlockStatus(err).
 func WithBlockFallback(f func(ctx context.Context, fullMethod string, err *sluice.BlockError) error) Option {
 	return func(c *config) { c.fallback = f }
 }
@@ -211,6 +212,10 @@ func (c *config) entry(ctx context.Context, method string, req any, traffic slui
 	}
 	if c.fallback != nil {
 		if ferr := c.fallback(ctx, method, be); ferr != nil {
+			if _, isStatus := status.FromError(ferr); !isStatus {
+				// A plain error would reach the peer as codes.Unknown.
+				ferr = status.Error(status.Code(BlockStatus(be)), ferr.Error())
+			}
 			return nil, ferr
 		}
 	}

@@ -491,7 +491,7 @@ func TestBlockFallback(t *testing.T) {
 			if err.Type == sluice.BlockTypeFlow {
 				return status.Error(codes.Unavailable, "busy, come back later")
 			}
-			return nil // the default
+			return errors.New("plain refusal") // not a status: gets the block's code, never Unknown
 		}))
 	mustLoad(t, eng, sluice.Rules{
 		Flow:      []flow.Rule{{Resource: check, Threshold: 0}},
@@ -502,7 +502,7 @@ func TestBlockFallback(t *testing.T) {
 		t.Fatalf("fallback got %v for %q", got, gotMethod)
 	}
 	_, err := e.test.UnaryCall(context.Background(), &testpb.SimpleRequest{})
-	wantCode(t, err, codes.ResourceExhausted, "Isolation")
+	wantCode(t, err, codes.ResourceExhausted, "plain refusal")
 }
 
 func TestServerPanicIsRecordedAndRepanics(t *testing.T) {

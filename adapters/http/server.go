@@ -29,7 +29,8 @@ var errPanicked = errors.New("sluicehttp: handler panicked")
 // up; the handler is not called. A passed request's entry exits when the
 // handler returns, with a failure recorded when its status counts as one
 // (WithStatusIsFailure; a handler that writes nothing sends 200) or when it
-// panics (the panic, http.ErrAbortHandler included, goes on to net/http).
+// panics (the panic goes on to net/http); a panic with http.ErrAbortHandler,
+// a client that went away, is no failure.
 func Middleware(opts ...Option) func(http.Handler) http.Handler {
 	c := newConfig(opts)
 	return func(next http.Handler) http.Handler {
@@ -52,6 +53,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	pattern := requestPattern(r)
 	if pattern == "" && h.mux != nil {
 		_, pattern = h.mux.Handler(r)
+		if pattern == r.URL.Path+"/" {
+			// ServeMux's redirect to the path with a slash, which it
+			// reports as the pattern: a concrete path, not a route.
+			pattern = ""
+		}
 		setRequestPattern(r, pattern)
 	}
 	var name string
@@ -74,11 +80,20 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	rw := &responseWriter{w: w}
 	returned := false
 	defer func() {
-		// Not recovered: the panic goes on with its own stack.
-		if !returned {
+		if returned {
+			p.Exit()
+			return
+		}
+		// A panic (or runtime.Goexit): recorded, then raised again, unless
+		// it is http.ErrAbortHandler, a client that went away.
+		v := recover()
+		if v != http.ErrAbortHandler {
 			p.SetError(errPanicked)
 		}
 		p.Exit()
+		if v != nil {
+			panic(v)
+		}
 	}()
 	h.next.ServeHTTP(rw, r)
 	returned = true

@@ -1,10 +1,14 @@
 package sluicehttp_test
 
 import (
+	"bufio"
 	"context"
 	"errors"
+	"fmt"
+	"net"
 	"net/http"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -225,17 +229,18 @@ func TestHandlerPanicCountsAsFailure(t *testing.T) {
 	var calls atomic.Int64
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /x", func(w http.ResponseWriter, r *http.Request) {
-		if calls.Add(1) == 1 {
-			panic("boom")
-		}
-		panic(http.ErrAbortHandler)
+		calls.Add(1)
+		panic("boom")
 	})
+	// http.ErrAbortHandler is how httputil.ReverseProxy says the client went
+	// away: no failure of the route.
+	mux.HandleFunc("GET /abort", func(w http.ResponseWriter, r *http.Request) { panic(http.ErrAbortHandler) })
 	srv := serve(t, sluicehttp.Middleware(sluicehttp.WithEngine(eng))(mux))
-	for i := 0; i < 2; i++ {
+	for _, path := range []string{"/x", "/x", "/abort", "/abort"} {
 		// net/http recovers the panic and drops the connection.
-		if res, err := srv.Client().Get(srv.URL + "/x"); err == nil {
+		if res, err := srv.Client().Get(srv.URL + path); err == nil {
 			res.Body.Close()
-			t.Fatalf("request %d: status %d, want the connection dropped", i+1, res.StatusCode)
+			t.Fatalf("%s: status %d, want the connection dropped", path, res.StatusCode)
 		}
 	}
 	if a := get(t, srv, "/x"); a.status != 429 {
@@ -244,6 +249,36 @@ func TestHandlerPanicCountsAsFailure(t *testing.T) {
 	st, _ := eng.Stats("GET /x")
 	if st.ErrorQPS != 2 || st.Concurrency != 0 || calls.Load() != 2 {
 		t.Fatalf("stats %+v, calls %d", st, calls.Load())
+	}
+	if st, _ := eng.Stats("GET /abort"); st.ErrorQPS != 0 || st.CompleteQPS != 2 || st.Concurrency != 0 {
+		t.Fatalf("ErrAbortHandler: %+v, want 2 completed without error", st)
+	}
+}
+
+// A ServeMux redirect to the path with a trailing slash is no route: a
+// wildcard route's redirects must not mint one resource per path.
+func TestSlashRedirectIsUnmatched(t *testing.T) {
+	eng, _ := newEngine(t)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/a/{x}/", func(w http.ResponseWriter, r *http.Request) {})
+	srv := serve(t, sluicehttp.Middleware(sluicehttp.WithEngine(eng))(mux))
+	for _, p := range []string{"/a/foo", "/a/bar"} {
+		for _, m := range []string{http.MethodGet, http.MethodConnect} {
+			conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+			if err != nil {
+				t.Fatal(err)
+			}
+			fmt.Fprintf(conn, "%s %s HTTP/1.1\r\nHost: x\r\n\r\n", m, p)
+			if _, err := http.ReadResponse(bufio.NewReader(conn), nil); err != nil {
+				t.Fatalf("%s %s: %v", m, p, err)
+			}
+			conn.Close()
+		}
+	}
+	for _, name := range eng.Resources() {
+		if strings.Contains(name, "foo") || strings.Contains(name, "bar") {
+			t.Fatalf("resources %q: a redirect minted a resource per path", eng.Resources())
+		}
 	}
 }
 
