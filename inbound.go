@@ -69,13 +69,7 @@ func (in *inbound) reading(now int64) inboundReading {
 			return r
 		}
 	}
-	rates := in.node.Rates(now)
-	peak, minRT := in.node.Peak(now, time.Second, system.BBRWindows)
-	r := inboundReading{
-		qps:      rates.Pass,
-		avgRTms:  float64(rates.AvgRT) / float64(time.Millisecond),
-		bbrLimit: float64(peak) * minRT.Seconds(),
-	}
+	r, _ := in.compute(now)
 	if in.refreshing.CompareAndSwap(false, true) {
 		in.epoch.Store(0)
 		in.qps.Store(math.Float64bits(r.qps))
@@ -85,6 +79,18 @@ func (in *inbound) reading(now int64) inboundReading {
 		in.refreshing.Store(false)
 	}
 	return r
+}
+
+// compute works out the readings at now from the node, and returns the
+// node's rates with them.
+func (in *inbound) compute(now int64) (inboundReading, stat.Rates) {
+	rates := in.node.Rates(now)
+	peak, minRT := in.node.Peak(now, time.Second, system.BBRWindows)
+	return inboundReading{
+		qps:      rates.Pass,
+		avgRTms:  float64(rates.AvgRT) / float64(time.Millisecond),
+		bbrLimit: float64(peak) * minRT.Seconds(),
+	}, rates
 }
 
 // bbrAdmits reports whether an inbound entry is within what the service has

@@ -127,8 +127,7 @@ type SystemStats struct {
 // SystemStats returns the system readings and the inbound statistics.
 func (e *Engine) SystemStats() SystemStats {
 	now := e.clock.Nanos()
-	r := e.inbound.node.Rates(now)
-	peak, minRT := e.inbound.node.Peak(now, time.Second, system.BBRWindows)
+	in, r := e.inbound.compute(now)
 	return SystemStats{
 		Readings:    e.sampler.readings(now),
 		Sampling:    e.sampler.running.Load(),
@@ -139,6 +138,6 @@ func (e *Engine) SystemStats() SystemStats {
 		AvgRT:       r.AvgRT,
 		MinRT:       r.MinRT,
 		Concurrency: e.inbound.node.Concurrency(),
-		BBRLimit:    float64(peak) * minRT.Seconds(),
+		BBRLimit:    in.bbrLimit,
 	}
 }

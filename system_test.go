@@ -610,10 +610,11 @@ func TestBBRCountsEntriesNotPermits(t *testing.T) {
 // A reader that hangs does not leave its last reading in force: a sample
 // older than three intervals is no reading.
 func TestHangingReaderReadingGoesStale(t *testing.T) {
-	release := make(chan struct{})
+	release, hung := make(chan struct{}), make(chan struct{})
 	var calls atomic.Int64
 	cpu := system.ReaderFunc(func() (float64, error) {
-		if calls.Add(1) > 1 {
+		if calls.Add(1) == 2 {
+			close(hung)
 			<-release
 		}
 		return 0.99, nil
@@ -627,9 +628,7 @@ func TestHangingReaderReadingGoesStale(t *testing.T) {
 		t.Fatalf("CPU 0.99 over 0.5: %d of 3 passed", got)
 	}
 	clk.Advance(sampleEvery) // the second Read hangs
-	for calls.Load() < 2 {
-		time.Sleep(time.Millisecond)
-	}
+	<-hung
 	clk.Advance(2 * sampleEvery) // the sample is 3 intervals old: still used
 	if got := try(eng, "api", 3, inbound()); got != 0 {
 		t.Fatalf("3 intervals old: %d of 3 passed", got)

@@ -34,9 +34,6 @@ func spin(d time.Duration) {
 // takes the median of the rounds' busy - idle: other processes' load, which
 // comes and goes, then spoils a round or two rather than the result.
 func TestCPUReaderBusyLoop(t *testing.T) {
-	if testing.Short() {
-		t.Skip("takes 1.5 s of wall time")
-	}
 	const rounds = 5
 	r := CPUReader()
 	if _, err := r.Read(); !errors.Is(err, ErrNotReady) {
