@@ -15,14 +15,12 @@ package sluicegin
 
 import (
 	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/sluice-go/sluice"
+	"github.com/sluice-go/sluice/adapters/internal/httpguard"
 )
 
 // UnmatchedRoute stands for the route pattern in the resource name of a
@@ -30,7 +28,7 @@ import (
 // "GET (unmatched)": all such requests share one resource per method (a
 // method net/http has no constant for counts as "OTHER"), so probing for
 // random paths or methods cannot make the engine track one resource each.
-const UnmatchedRoute = "(unmatched)"
+const UnmatchedRoute = httpguard.UnmatchedRoute
 
 // Option configures Middleware.
 type Option func(*config)
@@ -207,29 +205,14 @@ func Middleware(opts ...Option) gin.HandlerFunc {
 			return
 		}
 		completed := false
-		defer func() {
-			if completed {
-				p.Exit()
-				return
-			}
-			// A panic (or runtime.Goexit) in a later handler: recorded,
-			// then raised again, unless it is a client that went away.
-			v := recover()
-			if v != http.ErrAbortHandler {
-				p.SetError(errPanicked)
-			}
-			p.Exit()
-			if v != nil {
-				panic(v)
-			}
-		}()
+		defer httpguard.Finish(p, &completed)
 		c.Next()
 		completed = true
 		if status := c.Writer.Status(); isFailure(status) {
 			if len(c.Errors) > 0 {
 				p.SetError(c.Errors.Last())
 			} else {
-				p.SetError(statusError(status))
+				p.SetError(httpguard.StatusError(status))
 			}
 		}
 	}
@@ -240,47 +223,14 @@ func routeName(c *gin.Context) string {
 	if route := c.FullPath(); route != "" {
 		return c.Request.Method + " " + route
 	}
-	return knownMethod(c.Request.Method) + " " + UnmatchedRoute
-}
-
-// knownMethod returns m if net/http has a constant for it, else "OTHER": a
-// request that matched no route may carry any method, and made-up methods
-// must not mint resources.
-func knownMethod(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
-		return m
-	}
-	return "OTHER"
+	return httpguard.KnownMethod(c.Request.Method) + " " + UnmatchedRoute
 }
 
 // tooManyRequests is the default answer to a blocked request.
 func tooManyRequests(c *gin.Context, err *sluice.BlockError) {
-	if err.RetryAfter > 0 {
-		c.Header("Retry-After", strconv.FormatInt(retryAfterSeconds(err.RetryAfter), 10))
-	}
+	httpguard.SetRetryAfter(c.Writer.Header(), err.RetryAfter)
 	c.Data(http.StatusTooManyRequests, "text/plain; charset=utf-8", tooManyBody)
 	c.Abort()
 }
 
 var tooManyBody = []byte(http.StatusText(http.StatusTooManyRequests) + "\n")
-
-// retryAfterSeconds rounds d up to whole seconds, at least 1.
-func retryAfterSeconds(d time.Duration) int64 {
-	s := int64(d / time.Second)
-	if d%time.Second != 0 {
-		s++
-	}
-	return max(s, 1)
-}
-
-// errPanicked is recorded for a request whose handlers panicked.
-var errPanicked = errors.New("sluicegin: handler panicked")
-
-// statusError is recorded for a request answered with a failure status.
-type statusError int
-
-func (s statusError) Error() string {
-	return fmt.Sprintf("sluicegin: response status %d", int(s))
-}

@@ -6,6 +6,7 @@ import (
 	"sync/atomic"
 
 	"github.com/sluice-go/sluice"
+	"github.com/sluice-go/sluice/adapters/internal/httpguard"
 )
 
 // RoundTripper returns a transport that guards each request sent through
@@ -66,7 +67,7 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		return res, err
 	}
 	if c.statusIsFailure(res.StatusCode) {
-		p.SetError(statusError(res.StatusCode))
+		p.SetError(httpguard.StatusError(res.StatusCode))
 	}
 	if res.Body == nil || res.Body == http.NoBody || res.StatusCode == http.StatusSwitchingProtocols {
 		p.Exit()

@@ -2,18 +2,13 @@ package sluicehttp
 
 import (
 	"bufio"
-	"errors"
 	"io"
 	"net"
 	"net/http"
-	"strconv"
-	"time"
 
 	"github.com/sluice-go/sluice"
+	"github.com/sluice-go/sluice/adapters/internal/httpguard"
 )
-
-// errPanicked is recorded for a handler that panicked.
-var errPanicked = errors.New("sluicehttp: handler panicked")
 
 // Middleware returns middleware that guards each request with an Inbound
 // entry (so system rules apply), on r.Context(): a Throttling wait ends when
@@ -79,22 +74,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rw := &responseWriter{w: w}
 	returned := false
-	defer func() {
-		if returned {
-			p.Exit()
-			return
-		}
-		// A panic (or runtime.Goexit): recorded, then raised again, unless
-		// it is http.ErrAbortHandler, a client that went away.
-		v := recover()
-		if v != http.ErrAbortHandler {
-			p.SetError(errPanicked)
-		}
-		p.Exit()
-		if v != nil {
-			panic(v)
-		}
-	}()
+	defer httpguard.Finish(p, &returned)
 	h.next.ServeHTTP(rw, r)
 	returned = true
 	if !rw.hijacked {
@@ -103,17 +83,14 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			status = http.StatusOK
 		}
 		if c.statusIsFailure(status) {
-			p.SetError(statusError(status))
+			p.SetError(httpguard.StatusError(status))
 		}
 	}
 }
 
 // writeBlocked is the default answer to a blocked request.
 func writeBlocked(w http.ResponseWriter, be *sluice.BlockError) {
-	if be.RetryAfter > 0 {
-		secs := int64((be.RetryAfter + time.Second - 1) / time.Second)
-		w.Header().Set("Retry-After", strconv.FormatInt(secs, 10))
-	}
+	httpguard.SetRetryAfter(w.Header(), be.RetryAfter)
 	http.Error(w, http.StatusText(http.StatusTooManyRequests), http.StatusTooManyRequests)
 }
 

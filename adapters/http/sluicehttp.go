@@ -15,20 +15,16 @@ package sluicehttp
 import (
 	"errors"
 	"net/http"
-	"strconv"
 
 	"github.com/sluice-go/sluice"
+	"github.com/sluice-go/sluice/adapters/internal/httpguard"
 )
 
 // UnmatchedRoute is the route part of the resource name of a server request
 // with no route pattern: one that no ServeMux pattern matches (a 404, a
 // 405), or one served by a handler that is not a ServeMux. Such a request
 // is named r.Method + " " + UnmatchedRoute, for example "GET (unmatched)".
-const UnmatchedRoute = "(unmatched)"
-
-// otherMethod stands for a request method net/http has no constant for in a
-// server resource name, so that made-up methods cannot mint resources.
-const otherMethod = "OTHER"
+const UnmatchedRoute = httpguard.UnmatchedRoute
 
 // Option configures Middleware or RoundTripper.
 type Option func(*config)
@@ -153,14 +149,14 @@ func DefaultResourceName(r *http.Request) string {
 // serverName names a server request by its method and route pattern.
 func serverName(method, pattern string) string {
 	if pattern == "" {
-		return knownMethod(method) + " " + UnmatchedRoute
+		return httpguard.KnownMethod(method) + " " + UnmatchedRoute
 	}
 	// A pattern is "[METHOD ][HOST]/[PATH]": a method is followed by
 	// spaces or tabs, before any slash.
 	for i := 0; i < len(pattern); i++ {
 		switch pattern[i] {
 		case '/':
-			return knownMethod(method) + " " + pattern
+			return httpguard.KnownMethod(method) + " " + pattern
 		case ' ', '\t':
 			j := i + 1
 			for j < len(pattern) && (pattern[j] == ' ' || pattern[j] == '\t') {
@@ -172,16 +168,7 @@ func serverName(method, pattern string) string {
 			return pattern[:i] + " " + pattern[j:]
 		}
 	}
-	return knownMethod(method) + " " + pattern
-}
-
-func knownMethod(m string) string {
-	switch m {
-	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
-		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
-		return m
-	}
-	return otherMethod
+	return httpguard.KnownMethod(method) + " " + pattern
 }
 
 // entryOptions appends the options of r's entry to buf.
@@ -205,12 +192,4 @@ func blockError(err error, resource string) *sluice.BlockError {
 		return be
 	}
 	return &sluice.BlockError{Resource: resource, Reason: "entry refused", Cause: err}
-}
-
-// statusError is the error recorded for a response whose status counts as
-// a failure.
-type statusError int
-
-func (e statusError) Error() string {
-	return "sluicehttp: response status " + strconv.Itoa(int(e)) + " " + http.StatusText(int(e))
 }

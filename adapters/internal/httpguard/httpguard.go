@@ -1,0 +1,72 @@
+// Package httpguard holds what Sluice's HTTP adapters (net/http and gin)
+// share: resource naming for unmatched requests, the Retry-After header,
+// the errors they record, and the end of a guarded handler.
+package httpguard
+
+import (
+	"errors"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/sluice-go/sluice"
+)
+
+// UnmatchedRoute is the route part of the resource name of a request that
+// matched no route.
+const UnmatchedRoute = "(unmatched)"
+
+// KnownMethod returns m if net/http has a constant for it, else "OTHER":
+// made-up methods must not mint resources.
+func KnownMethod(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "OTHER"
+}
+
+// SetRetryAfter sets h's Retry-After to d in whole seconds, rounded up and
+// at least 1, when d > 0.
+func SetRetryAfter(h http.Header, d time.Duration) {
+	if d > 0 {
+		h.Set("Retry-After", strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10))
+	}
+}
+
+// StatusError is recorded for a response whose status counts as a failure.
+type StatusError int
+
+func (e StatusError) Error() string {
+	return "sluice: response status " + strconv.Itoa(int(e)) + " " + http.StatusText(int(e))
+}
+
+// ErrPanicked is recorded for a handler that panicked.
+var ErrPanicked = errors.New("sluice: handler panicked")
+
+// Finish ends p after a guarded handler. Defer it directly, and set
+// *returned once the handler has returned:
+//
+//	returned := false
+//	defer httpguard.Finish(p, &returned)
+//	next.ServeHTTP(w, r)
+//	returned = true
+//
+// If the handler panicked (or called runtime.Goexit), the panic is
+// recorded as ErrPanicked, except http.ErrAbortHandler (a client that went
+// away), p exits, and the panic goes on.
+func Finish(p *sluice.Permit, returned *bool) {
+	if *returned {
+		p.Exit()
+		return
+	}
+	v := recover()
+	if v != http.ErrAbortHandler {
+		p.SetError(ErrPanicked)
+	}
+	p.Exit()
+	if v != nil {
+		panic(v)
+	}
+}
