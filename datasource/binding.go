@@ -1,0 +1,243 @@
+package datasource
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+
+	"github.com/sluice-go/sluice"
+)
+
+// Config says how a binding reads its payloads and whom it tells.
+type Config struct {
+	// Kind is what the payloads hold. The zero value, All, is a whole
+	// sluice.Rules document.
+	Kind Kind
+	// Format is how they are written. The zero value is JSON.
+	Format Format
+	// ClearOnDelete clears the rules of Kind (every family, for All) when
+	// the key is deleted. By default a deleted key keeps the last rules in
+	// force; either way the deletion is logged.
+	ClearOnDelete bool
+	// OnError, if set, is called with each error: a *PayloadError for a
+	// payload that was not loaded, a *SourceError for trouble in the
+	// source. It is called from the binding's goroutine, one at a time.
+	OnError func(error)
+	// OnLoad, if set, is called after each payload is loaded (or rules are
+	// cleared on delete) with the engine's rules then in force. It is
+	// called from the binding's goroutine, one at a time.
+	OnLoad func(u Update, inForce sluice.Rules)
+	// Logger logs loads (Info), deletions and errors (Warn). Nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Stats counts what a binding has done.
+type Stats struct {
+	// Loads counts payloads loaded, and rules cleared on delete.
+	Loads uint64
+	// Rejected counts payloads not loaded: unreadable or invalid.
+	Rejected uint64
+	// Deletes counts deletions of the key.
+	Deletes uint64
+	// SourceErrors counts errors the source reported.
+	SourceErrors uint64
+	// Version is the version of the last payload loaded (0 if none, or if
+	// the store keeps no versions).
+	Version int64
+	// LastError is the latest error reported, or nil if there was none.
+	LastError error
+}
+
+// Binding loads the rules a Source delivers into an Engine, until Close.
+type Binding struct {
+	eng    *sluice.Engine
+	src    Source
+	name   string
+	cfg    Config
+	log    *slog.Logger
+	cancel context.CancelFunc
+	done   chan struct{} // closed when Watch has returned
+	ready  chan struct{} // closed when the first Update has been handled
+
+	mu       sync.Mutex
+	stats    Stats
+	first    error  // the outcome of the first Update
+	last     []byte // the last payload delivered, to skip repeats
+	haveLast bool
+}
+
+// Start binds src to eng: it runs src.Watch on a goroutine of its own and
+// loads each payload, decoded as cfg.Kind in cfg.Format (see Decode). A
+// payload equal to the one delivered just before it is not loaded again.
+// The binding runs until Close is called or ctx is done. Start does not
+// wait for the first payload; see Wait. It fails only for a nil engine or
+// source, or a Kind and Format that do not go together (ErrUnsupported).
+func Start(ctx context.Context, eng *sluice.Engine, src Source, cfg Config) (*Binding, error) {
+	if eng == nil || src == nil {
+		return nil, errors.New("datasource: Start needs an engine and a source")
+	}
+	if err := check(cfg.Kind, cfg.Format); err != nil {
+		return nil, err
+	}
+	b := &Binding{eng: eng, src: src, name: src.String(), cfg: cfg, log: cfg.Logger,
+		done: make(chan struct{}), ready: make(chan struct{})}
+	if b.log == nil {
+		b.log = slog.Default()
+	}
+	ctx, b.cancel = context.WithCancel(ctx)
+	go b.run(ctx)
+	return b, nil
+}
+
+func (b *Binding) run(ctx context.Context) {
+	defer close(b.done)
+	err := b.src.Watch(ctx, handler{b})
+	if err != nil && ctx.Err() == nil {
+		b.report(&SourceError{Source: b.name, Err: fmt.Errorf("watch ended: %w", err)})
+	}
+}
+
+// Close stops the binding and waits for its source to stop. The rules
+// loaded stay in force. Close is safe to call more than once; it returns
+// nil.
+func (b *Binding) Close() error {
+	b.cancel()
+	<-b.done
+	return nil
+}
+
+// Ready is closed once the source's first delivery has been handled:
+// loaded, rejected or (for a missing key) noted.
+func (b *Binding) Ready() <-chan struct{} { return b.ready }
+
+// Wait waits until the first delivery has been handled and returns its
+// error: nil if it was loaded (or the key was missing), else a
+// *PayloadError. If ctx is done first, or the binding stops first, Wait
+// returns that error joined with the last error the source reported.
+func (b *Binding) Wait(ctx context.Context) error {
+	select {
+	case <-b.ready:
+		b.mu.Lock()
+		defer b.mu.Unlock()
+		return b.first
+	case <-ctx.Done():
+		return b.notReady(ctx.Err())
+	case <-b.done:
+		select {
+		case <-b.ready: // handled just before the end
+			return b.Wait(ctx)
+		default:
+		}
+		return b.notReady(errors.New("datasource: binding stopped"))
+	}
+}
+
+func (b *Binding) notReady(err error) error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return fmt.Errorf("datasource: %s: no rules read: %w", b.name, errors.Join(err, b.stats.LastError))
+}
+
+// Stats returns what the binding has done so far.
+func (b *Binding) Stats() Stats {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.stats
+}
+
+// handler is the Binding's side of Source.Watch; it keeps Update and Error
+// off the Binding's own method set.
+type handler struct{ b *Binding }
+
+func (h handler) Update(u Update) { h.b.update(u) }
+func (h handler) Error(err error) {
+	h.b.report(&SourceError{Source: h.b.name, Err: err})
+}
+
+func (b *Binding) update(u Update) {
+	err := b.apply(u)
+	b.mu.Lock()
+	select {
+	case <-b.ready:
+	default:
+		b.first = err
+		close(b.ready)
+	}
+	b.mu.Unlock()
+}
+
+func (b *Binding) apply(u Update) error {
+	if u.Deleted {
+		return b.deleted(u)
+	}
+	b.mu.Lock()
+	repeat := b.haveLast && bytes.Equal(b.last, u.Data)
+	b.last, b.haveLast = bytes.Clone(u.Data), true
+	b.mu.Unlock()
+	if repeat {
+		return nil
+	}
+	r, err := Decode(b.cfg.Kind, b.cfg.Format, u.Data)
+	if err == nil {
+		err = load(b.eng, b.cfg.Kind, r)
+	}
+	if err != nil {
+		perr := &PayloadError{Source: b.name, Version: u.Version, Err: err}
+		b.mu.Lock()
+		b.stats.Rejected++
+		b.mu.Unlock()
+		b.report(perr)
+		return perr
+	}
+	b.loaded(u, "rules loaded")
+	return nil
+}
+
+func (b *Binding) deleted(u Update) error {
+	b.mu.Lock()
+	b.stats.Deletes++
+	b.last, b.haveLast = nil, false
+	b.mu.Unlock()
+	if !b.cfg.ClearOnDelete {
+		b.log.Warn("datasource: key deleted; the rules in force stay", "source", b.name, "kind", b.cfg.Kind)
+		return nil
+	}
+	if err := load(b.eng, b.cfg.Kind, sluice.Rules{}); err != nil { // clearing cannot be invalid
+		return err
+	}
+	b.loaded(u, "datasource: key deleted; rules cleared")
+	return nil
+}
+
+func (b *Binding) loaded(u Update, msg string) {
+	b.mu.Lock()
+	b.stats.Loads++
+	b.stats.Version = u.Version
+	b.mu.Unlock()
+	if msg == "rules loaded" {
+		msg = "datasource: rules loaded"
+		b.log.Info(msg, "source", b.name, "kind", b.cfg.Kind, "version", u.Version)
+	} else {
+		b.log.Warn(msg, "source", b.name, "kind", b.cfg.Kind)
+	}
+	if b.cfg.OnLoad != nil {
+		b.cfg.OnLoad(u, b.eng.Rules())
+	}
+}
+
+func (b *Binding) report(err error) {
+	b.mu.Lock()
+	if _, ok := err.(*SourceError); ok {
+		b.stats.SourceErrors++
+	}
+	b.stats.LastError = err
+	b.mu.Unlock()
+	b.log.Warn("datasource: "+err.Error(), "source", b.name)
+	if b.cfg.OnError != nil {
+		b.cfg.OnError(err)
+	}
+}

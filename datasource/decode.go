@@ -1,0 +1,174 @@
+package datasource
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+
+	"sigs.k8s.io/yaml"
+
+	"github.com/sluice-go/sluice"
+	"github.com/sluice-go/sluice/core/base"
+	"github.com/sluice-go/sluice/datasource/sentinel"
+)
+
+// Kind says which rules a payload holds.
+type Kind uint8
+
+const (
+	// All is a whole sluice.Rules document: an object with the members
+	// flow, isolation, circuitBreaker, hotspot and system, each optional.
+	// Loading it replaces every family; a family it leaves out is cleared.
+	All Kind = iota
+	// Flow is an array of flow rules; loading it replaces the flow rules
+	// only. The same holds for the kinds below, each for its family.
+	Flow
+	// Isolation is an array of isolation (concurrency) rules.
+	Isolation
+	// CircuitBreaker is an array of circuit-breaker rules.
+	CircuitBreaker
+	// Hotspot is an array of hot-parameter rules.
+	Hotspot
+	// System is an array of system rules.
+	System
+)
+
+var kindNames = []string{"All", "Flow", "Isolation", "CircuitBreaker", "Hotspot", "System"}
+
+// String returns the kind's name.
+func (k Kind) String() string { return base.EnumName("Kind", kindNames, uint8(k)) }
+
+// Format says how a payload is written.
+type Format uint8
+
+const (
+	// JSON is Sluice's own JSON, the form the rule types marshal to: enums
+	// as names ("Throttling"), durations as Go duration strings ("500ms").
+	// An unknown field is an error that names it.
+	JSON Format = iota
+	// YAML is the same document written in YAML.
+	YAML
+	// SentinelJSON is Sentinel Go's rule JSON for one family: its field
+	// names, integer enums and ...Ms fields, as package sentinel reads it.
+	// It has no whole-document form, so it does not go with All.
+	SentinelJSON
+)
+
+var formatNames = []string{"JSON", "YAML", "SentinelJSON"}
+
+// String returns the format's name.
+func (f Format) String() string { return base.EnumName("Format", formatNames, uint8(f)) }
+
+// ErrBadPayload is wrapped by every error Decode returns for a payload it
+// cannot read: invalid JSON or YAML, a wrong type, an unknown field, an
+// empty payload. A payload that reads but holds an invalid rule wraps
+// sluice.ErrInvalidRule instead.
+var ErrBadPayload = errors.New("datasource: bad payload")
+
+// ErrUnsupported is returned for a Kind and Format that do not go together
+// (All with SentinelJSON) or that are out of range.
+var ErrUnsupported = errors.New("datasource: unsupported kind and format")
+
+// Decode reads a payload of kind k written in format f. For a single
+// family, only that family's slice of the result is set, and it is empty
+// (not nil) for an empty array, so loading it clears the family. An empty
+// payload (nothing but white space) is an error: write [] (or {} for All)
+// to clear rules. Decode checks the form of the payload, not the rules:
+// loading them validates them.
+func Decode(k Kind, f Format, data []byte) (sluice.Rules, error) {
+	if err := check(k, f); err != nil {
+		return sluice.Rules{}, err
+	}
+	if len(bytes.TrimSpace(data)) == 0 {
+		return sluice.Rules{}, fmt.Errorf("%w: empty (write [] or {} to clear rules)", ErrBadPayload)
+	}
+	var r sluice.Rules
+	var err error
+	if f == SentinelJSON {
+		err = decodeSentinel(k, data, &r)
+	} else {
+		if f == YAML {
+			if data, err = yaml.YAMLToJSON(data); err != nil {
+				return sluice.Rules{}, fmt.Errorf("%w: %v", ErrBadPayload, err)
+			}
+		}
+		err = decodeJSON(k, data, &r)
+	}
+	if err != nil {
+		return sluice.Rules{}, fmt.Errorf("%w: %v %s: %v", ErrBadPayload, k, f, err)
+	}
+	return r, nil
+}
+
+func check(k Kind, f Format) error {
+	if int(k) >= len(kindNames) || int(f) >= len(formatNames) || (k == All && f == SentinelJSON) {
+		return fmt.Errorf("%w: %v in %v", ErrUnsupported, k, f)
+	}
+	return nil
+}
+
+func decodeJSON(k Kind, data []byte, r *sluice.Rules) error {
+	switch k {
+	case All:
+		return base.DecodeStrict(data, r)
+	case Flow:
+		return decodeArray(data, &r.Flow)
+	case Isolation:
+		return decodeArray(data, &r.Isolation)
+	case CircuitBreaker:
+		return decodeArray(data, &r.CircuitBreaker)
+	case Hotspot:
+		return decodeArray(data, &r.Hotspot)
+	default:
+		return decodeArray(data, &r.System)
+	}
+}
+
+// decodeArray decodes a JSON array into *s, leaving it empty, not nil, for
+// [] so that loading it clears the family. JSON null is an error.
+func decodeArray[T any](data []byte, s *[]T) error {
+	if bytes.Equal(bytes.TrimSpace(data), []byte("null")) {
+		return errors.New("null: want an array of rules ([] clears them)")
+	}
+	if err := base.DecodeStrict(data, s); err != nil {
+		return err
+	}
+	if *s == nil {
+		*s = []T{}
+	}
+	return nil
+}
+
+func decodeSentinel(k Kind, data []byte, r *sluice.Rules) (err error) {
+	switch k {
+	case Flow:
+		r.Flow, err = sentinel.FlowRules(data)
+	case Isolation:
+		r.Isolation, err = sentinel.IsolationRules(data)
+	case CircuitBreaker:
+		r.CircuitBreaker, err = sentinel.CircuitBreakerRules(data)
+	case Hotspot:
+		r.Hotspot, err = sentinel.HotspotRules(data)
+	default:
+		r.System, err = sentinel.SystemRules(data)
+	}
+	return err
+}
+
+// load puts r, decoded as kind k, in force on eng.
+func load(eng *sluice.Engine, k Kind, r sluice.Rules) error {
+	switch k {
+	case All:
+		return eng.LoadRules(r)
+	case Flow:
+		return eng.LoadFlowRules(r.Flow)
+	case Isolation:
+		return eng.LoadIsolationRules(r.Isolation)
+	case CircuitBreaker:
+		return eng.LoadCircuitBreakerRules(r.CircuitBreaker)
+	case Hotspot:
+		return eng.LoadHotspotRules(r.Hotspot)
+	default:
+		return eng.LoadSystemRules(r.System)
+	}
+}
