@@ -7,6 +7,8 @@ require (
 	github.com/sluice-go/sluice v0.0.0
 	github.com/sluice-go/sluice/adapters/gin v0.0.0
 	github.com/sluice-go/sluice/adapters/grpc v0.0.0
+	github.com/sluice-go/sluice/datasource/etcd v0.0.0
+	github.com/sluice-go/sluice/datasource/nacos v0.0.0
 	google.golang.org/grpc v1.79.0
 )
 
@@ -56,5 +58,9 @@ require (
 replace github.com/sluice-go/sluice => ../
 
 replace github.com/sluice-go/sluice/adapters/grpc => ../adapters/grpc
+
+replace github.com/sluice-go/sluice/datasource/etcd => ../datasource/etcd
+
+replace github.com/sluice-go/sluice/datasource/nacos => ../datasource/nacos
 
 replace github.com/sluice-go/sluice/adapters/gin => ../adapters/gin
