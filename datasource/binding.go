@@ -193,7 +193,8 @@ func (b *Binding) apply(u Update) error {
 		b.report(perr)
 		return perr
 	}
-	b.loaded(u, "rules loaded")
+	b.loaded(u)
+	b.log.Info("datasource: rules loaded", "source", b.name, "kind", b.cfg.Kind, "version", u.Version)
 	return nil
 }
 
@@ -209,21 +210,16 @@ func (b *Binding) deleted(u Update) error {
 	if err := load(b.eng, b.cfg.Kind, sluice.Rules{}); err != nil { // clearing cannot be invalid
 		return err
 	}
-	b.loaded(u, "datasource: key deleted; rules cleared")
+	b.loaded(u)
+	b.log.Warn("datasource: key deleted; rules cleared", "source", b.name, "kind", b.cfg.Kind)
 	return nil
 }
 
-func (b *Binding) loaded(u Update, msg string) {
+func (b *Binding) loaded(u Update) {
 	b.mu.Lock()
 	b.stats.Loads++
 	b.stats.Version = u.Version
 	b.mu.Unlock()
-	if msg == "rules loaded" {
-		msg = "datasource: rules loaded"
-		b.log.Info(msg, "source", b.name, "kind", b.cfg.Kind, "version", u.Version)
-	} else {
-		b.log.Warn(msg, "source", b.name, "kind", b.cfg.Kind)
-	}
 	if b.cfg.OnLoad != nil {
 		b.cfg.OnLoad(u, b.eng.Rules())
 	}
@@ -236,7 +232,7 @@ func (b *Binding) report(err error) {
 	}
 	b.stats.LastError = err
 	b.mu.Unlock()
-	b.log.Warn("datasource: "+err.Error(), "source", b.name)
+	b.log.Warn(err.Error())
 	if b.cfg.OnError != nil {
 		b.cfg.OnError(err)
 	}

@@ -5,7 +5,8 @@ import "context"
 // Update is one delivery from a Source: the key's whole payload, or the
 // news that the key is gone.
 type Update struct {
-	// Data is the payload. It is nil when Deleted.
+	// Data is the payload. It is nil when Deleted. The handler must not
+	// modify it.
 	Data []byte
 	// Deleted says the key no longer exists.
 	Deleted bool
