@@ -3,15 +3,27 @@ MODULES := . ./adapters/gin ./adapters/grpc ./datasource/etcd ./datasource/nacos
 
 GO ?= go
 
-.PHONY: test bench lint
+.PHONY: test etcd bench lint
 
 ## test: go vet and go test -race on every module, one package at a time
 ## (-p 1: the wall-clock CPU test in core/system must not compete with the others)
-test:
+test: etcd
 	@set -e; for m in $(MODULES); do \
 		echo "== $$m"; \
 		(cd $$m && $(GO) vet ./... && $(GO) test -race -count=1 -p 1 ./...); \
 	done
+
+## etcd: the etcd binary the datasource/etcd tests start on loopback
+## (Debian's etcd-server), installed with apt-get when missing, time-bounded
+etcd:
+	@command -v etcd >/dev/null 2>&1 || { \
+		echo "== installing etcd-server"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		export DEBIAN_FRONTEND=noninteractive; \
+		timeout 300 $$sudo apt-get install -y -q etcd-server >/dev/null 2>&1 || { \
+			timeout 300 $$sudo apt-get update -q >/dev/null && \
+			timeout 300 $$sudo apt-get install -y -q etcd-server >/dev/null; }; \
+		command -v etcd; }
 
 ## bench: the side-by-side benchmarks (Sluice, Sentinel Go, x/time/rate)
 bench:
