@@ -71,13 +71,14 @@ func TestDecodeDocument(t *testing.T) {
 		if !reflect.DeepEqual(got, want) {
 			t.Errorf("%v: got\n%+v\nwant\n%+v", tc.format, got, want)
 		}
-		if err := sluice.New().LoadRules(got); err != nil {
+		eng := sluice.New(sluice.WithLogger(quiet))
+		if err := eng.LoadRules(got); err != nil {
 			t.Errorf("%v: the decoded rules do not load: %v", tc.format, err)
 		}
+		eng.Close()
 	}
 }
 
-// TestDecodeRoundTrip: what the rule types marshal to reads back the same.
 func TestDecodeFamilies(t *testing.T) {
 	for _, tc := range []struct {
 		kind datasource.Kind
