@@ -12,6 +12,8 @@ test: etcd
 		echo "== $$m"; \
 		(cd $$m && $(GO) vet ./... && $(GO) test -race -count=1 -p 1 ./...); \
 	done
+	@echo "== ./datasource/nacos, without -race: the tests in which the Nacos SDK reconnects (see restart_test.go)"
+	cd datasource/nacos && $(GO) test -count=1 -p 1 -run 'Restart' ./...
 
 ## etcd: the etcd binary the datasource/etcd tests start on loopback
 ## (Debian's etcd-server), installed with apt-get when missing, time-bounded

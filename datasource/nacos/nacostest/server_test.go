@@ -1,0 +1,363 @@
+package nacostest_test
+
+import (
+	"io"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nacos-group/nacos-sdk-go/v2/clients"
+	"github.com/nacos-group/nacos-sdk-go/v2/clients/config_client"
+	"github.com/nacos-group/nacos-sdk-go/v2/common/constant"
+	"github.com/nacos-group/nacos-sdk-go/v2/common/logger"
+	"github.com/nacos-group/nacos-sdk-go/v2/util"
+	"github.com/nacos-group/nacos-sdk-go/v2/vo"
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"go.uber.org/goleak"
+
+	"github.com/sluice-go/sluice/datasource/nacos/nacostest"
+)
+
+var (
+	tmpDir     string
+	sdkMu      sync.Mutex
+	sdkClients []config_client.IConfigClient
+)
+
+func TestMain(m *testing.M) {
+	var err error
+	if tmpDir, err = os.MkdirTemp("", "nacostest-"); err != nil {
+		panic(err)
+	}
+	// util.LocalIP (util/common.go) fills a package-level variable on first
+	// use without synchronisation; SDK clients connecting at the same time
+	// race on it. Fill it once, first.
+	// It logs, and the SDK's first log line sets up its process-wide logger
+	// (common/logger/logger.go), to stdout at debug level unless a client
+	// has set it up already: set it up first, quietly.
+	_ = logger.InitLogger(logger.BuildLoggerConfig(constant.ClientConfig{LogLevel: "warn", LogDir: tmpDir + "/log"}))
+	util.LocalIP()
+	code := m.Run()
+	// The SDK clients are closed here, one after another, once no test
+	// uses them: CloseClient is not safe while other SDK clients are busy
+	// (common/remote/rpc/rpc_client.go, RpcClient.Shutdown deletes from the
+	// package-level clientMap without cMux).
+	for _, c := range sdkClients {
+		c.CloseClient()
+	}
+	os.RemoveAll(tmpDir)
+	if code == 0 {
+		// An SDK client whose server is gone sleeps up to 5 s between
+		// reconnection attempts (rpc_client.go reconnect) before it sees it
+		// is shut down: give goleak that long.
+		err := goleak.Find(sdkGoroutines()...)
+		for deadline := time.Now().Add(12 * time.Second); err != nil && time.Now().Before(deadline); {
+			time.Sleep(200 * time.Millisecond)
+			err = goleak.Find(sdkGoroutines()...)
+		}
+		if err != nil {
+			println("goleak:", err.Error())
+			code = 1
+		}
+	}
+	os.Exit(code)
+}
+
+// sdkGoroutines are the SDK's goroutines that outlive CloseClient.
+func sdkGoroutines() []goleak.Option {
+	return []goleak.Option{
+		// clients/config_client/config_client.go, asyncNotifyListenConfig:
+		// sends on the unbuffered listenExecute channel from a goroutine of
+		// its own; after CloseClient nothing receives, so it blocks forever.
+		goleak.IgnoreAnyFunction("github.com/nacos-group/nacos-sdk-go/v2/clients/config_client.(*ConfigClient).asyncNotifyListenConfig.func1"),
+		// gopkg.in/natefinch/lumberjack.v2 (the SDK's log file,
+		// common/logger/logger.go): the mill goroutine is never stopped.
+		goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"),
+	}
+}
+
+// newSDK builds a real SDK config client for srv, kept until TestMain ends.
+func newSDK(t *testing.T, srv *nacostest.Server, namespace string) config_client.IConfigClient {
+	t.Helper()
+	dir, err := os.MkdirTemp(tmpDir, "client-")
+	require.NoError(t, err)
+	cc := constant.ClientConfig{
+		NamespaceId: namespace, TimeoutMs: 3000, NotLoadCacheAtStart: true, DisableUseSnapShot: true,
+		CacheDir: dir + "/cache", LogDir: dir + "/log", LogLevel: "warn",
+	}
+	c, err := clients.NewConfigClient(vo.NacosClientParam{ClientConfig: &cc,
+		ServerConfigs: []constant.ServerConfig{srv.ServerConfig()}})
+	require.NoError(t, err)
+	sdkMu.Lock()
+	sdkClients = append(sdkClients, c)
+	sdkMu.Unlock()
+	return c
+}
+
+// eventually polls cond until it holds or 15 s (three of the SDK's 5 s
+// listen ticks) have passed.
+func eventually(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+// publishUntil publishes, then polls cond; it publishes again every second
+// until cond holds or 15 s have passed. Publishing again works around the
+// SDK losing a push that arrives while its listen round is still in
+// progress (clients/config_client/config_client.go, executeConfigListen
+// overwrites isSyncWithServer=false set by the push handler): the server
+// registers a listener before the client has finished that round.
+func publishUntil(t *testing.T, what string, publish func() error, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for {
+		require.NoError(t, publish())
+		for next := time.Now().Add(time.Second); time.Now().Before(next); {
+			if cond() {
+				return
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: %s", what)
+		}
+	}
+}
+
+func TestSDKGetPublishDelete(t *testing.T) {
+	t.Parallel()
+	srv := nacostest.NewServer(t)
+	c := newSDK(t, srv, "")
+	p := vo.ConfigParam{DataId: "get-publish", Group: "G"}
+
+	got, err := c.GetConfig(p)
+	require.NoError(t, err)
+	assert.Equal(t, "", got, "a config that does not exist reads as empty")
+
+	p.Content = "v1"
+	okay, err := c.PublishConfig(p)
+	require.NoError(t, err)
+	require.True(t, okay)
+	content, found := srv.Get("", "get-publish", "G")
+	assert.True(t, found)
+	assert.Equal(t, "v1", content)
+
+	got, err = c.GetConfig(vo.ConfigParam{DataId: "get-publish", Group: "G"})
+	require.NoError(t, err)
+	assert.Equal(t, "v1", got)
+
+	require.NoError(t, srv.Publish("get-publish", "G", "v2"))
+	got, err = c.GetConfig(vo.ConfigParam{DataId: "get-publish", Group: "G"})
+	require.NoError(t, err)
+	assert.Equal(t, "v2", got)
+
+	okay, err = c.DeleteConfig(vo.ConfigParam{DataId: "get-publish", Group: "G"})
+	require.NoError(t, err)
+	require.True(t, okay)
+	_, found = srv.Get("", "get-publish", "G")
+	assert.False(t, found)
+	got, err = c.GetConfig(vo.ConfigParam{DataId: "get-publish", Group: "G"})
+	require.NoError(t, err)
+	assert.Equal(t, "", got)
+}
+
+func TestSDKCasPublish(t *testing.T) {
+	t.Parallel()
+	srv := nacostest.NewServer(t)
+	c := newSDK(t, srv, "")
+	require.NoError(t, srv.Publish("cas", "", "v1"))
+	_, err := c.PublishConfig(vo.ConfigParam{DataId: "cas", Group: nacostest.DefaultGroup, Content: "v2", CasMd5: "wrong"})
+	assert.Error(t, err)
+	content, _ := srv.Get("", "cas", "")
+	assert.Equal(t, "v1", content)
+}
+
+func TestNamespaces(t *testing.T) {
+	t.Parallel()
+	srv := nacostest.NewServer(t)
+	dev := newSDK(t, srv, "dev")
+	pub := newSDK(t, srv, "")
+	require.NoError(t, srv.PublishIn("dev", "ns", "G", "in dev"))
+	require.NoError(t, srv.Publish("ns", "G", "in public"))
+	got, err := dev.GetConfig(vo.ConfigParam{DataId: "ns", Group: "G"})
+	require.NoError(t, err)
+	assert.Equal(t, "in dev", got)
+	got, err = pub.GetConfig(vo.ConfigParam{DataId: "ns", Group: "G"})
+	require.NoError(t, err)
+	assert.Equal(t, "in public", got)
+}
+
+// listen starts an SDK listener and returns the latest content it got.
+func listen(t *testing.T, c config_client.IConfigClient, dataID, group string) func() (string, int) {
+	var mu sync.Mutex
+	var last string
+	var n int
+	p := vo.ConfigParam{DataId: dataID, Group: group, OnChange: func(_, _, _, data string) {
+		mu.Lock()
+		defer mu.Unlock()
+		last = data
+		n++
+	}}
+	require.NoError(t, c.ListenConfig(p))
+	t.Cleanup(func() { _ = c.CancelListenConfig(vo.ConfigParam{DataId: dataID, Group: group}) })
+	return func() (string, int) {
+		mu.Lock()
+		defer mu.Unlock()
+		return last, n
+	}
+}
+
+func TestSDKListenPush(t *testing.T) {
+	t.Parallel()
+	srv := nacostest.NewServer(t)
+	c := newSDK(t, srv, "")
+	latest := listen(t, c, "listen", "G")
+	eventually(t, "listener registered", func() bool { return srv.Listeners("", "listen", "G") == 1 })
+
+	publishUntil(t, "v1 pushed", func() error { return srv.Publish("listen", "G", "v1") },
+		func() bool { s, _ := latest(); return s == "v1" })
+	sent, _ := srv.Pushes()
+	assert.GreaterOrEqual(t, sent, 1)
+
+	_, err := c.PublishConfig(vo.ConfigParam{DataId: "listen", Group: "G", Content: "v2"})
+	require.NoError(t, err)
+	eventually(t, "v2 pushed", func() bool { s, _ := latest(); return s == "v2" })
+
+	require.NoError(t, srv.Remove("listen", "G"))
+	eventually(t, "removal pushed", func() bool { s, n := latest(); return s == "" && n >= 3 })
+}
+
+func TestSDKListenSeesChangeBeforeRegistration(t *testing.T) {
+	t.Parallel()
+	srv := nacostest.NewServer(t)
+	c := newSDK(t, srv, "")
+	require.NoError(t, srv.Publish("early", "G", "v1"))
+	latest := listen(t, c, "early", "G")
+	// The first listen round reports the md5 mismatch; no push needed.
+	eventually(t, "v1 seen", func() bool { s, _ := latest(); return s == "v1" })
+}
+
+func TestDropNextPush(t *testing.T) {
+	t.Parallel()
+	srv := nacostest.NewServer(t)
+	c := newSDK(t, srv, "")
+	latest := listen(t, c, "drop", "G")
+	eventually(t, "listener registered", func() bool { return srv.Listeners("", "drop", "G") == 1 })
+	srv.DropNextPush()
+	require.NoError(t, srv.Publish("drop", "G", "lost"))
+	_, dropped := srv.Pushes()
+	assert.Equal(t, 1, dropped)
+	publishUntil(t, "v2 pushed", func() error { return srv.Publish("drop", "G", "v2") },
+		func() bool { s, _ := latest(); return s == "v2" })
+}
+
+func httpDo(t *testing.T, method, u string, form url.Values) (int, string) {
+	t.Helper()
+	var body io.Reader
+	if form != nil {
+		body = strings.NewReader(form.Encode())
+	}
+	req, err := http.NewRequest(method, u, body)
+	require.NoError(t, err)
+	if form != nil {
+		req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp.StatusCode, string(b)
+}
+
+func TestHTTPAPI(t *testing.T) {
+	t.Parallel()
+	srv := nacostest.NewServer(t)
+	c := newSDK(t, srv, "")
+	latest := listen(t, c, "http", "G")
+	eventually(t, "listener registered", func() bool { return srv.Listeners("", "http", "G") == 1 })
+	cfgURL := srv.URL() + "/nacos/v1/cs/configs"
+	q := "?dataId=http&group=G"
+
+	code, _ := httpDo(t, http.MethodGet, cfgURL+q, nil)
+	assert.Equal(t, http.StatusNotFound, code)
+
+	publishUntil(t, "SDK listener sees the HTTP publish", func() error {
+		code, body := httpDo(t, http.MethodPost, cfgURL, url.Values{"dataId": {"http"}, "group": {"G"}, "content": {"from http"}})
+		assert.Equal(t, http.StatusOK, code)
+		assert.Equal(t, "true", body)
+		return nil
+	}, func() bool { s, _ := latest(); return s == "from http" })
+
+	code, body := httpDo(t, http.MethodGet, cfgURL+q, nil)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "from http", body)
+
+	code, _ = httpDo(t, http.MethodPost, cfgURL, url.Values{"dataId": {"http"}, "group": {"G"}})
+	assert.Equal(t, http.StatusBadRequest, code, "empty content")
+
+	// A tenant is a different config.
+	code, _ = httpDo(t, http.MethodPost, cfgURL, url.Values{"dataId": {"http"}, "group": {"G"}, "tenant": {"dev"}, "content": {"dev"}})
+	assert.Equal(t, http.StatusOK, code)
+	code, body = httpDo(t, http.MethodGet, cfgURL+q+"&tenant=dev", nil)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "dev", body)
+
+	code, body = httpDo(t, http.MethodDelete, cfgURL+q, nil)
+	assert.Equal(t, http.StatusOK, code)
+	assert.Equal(t, "true", body)
+	eventually(t, "SDK listener sees the HTTP delete", func() bool { s, n := latest(); return s == "" && n >= 2 })
+	code, _ = httpDo(t, http.MethodGet, cfgURL+q, nil)
+	assert.Equal(t, http.StatusNotFound, code)
+}
+
+func TestAuth(t *testing.T) {
+	t.Parallel()
+	srv := nacostest.NewServer(t, nacostest.WithAuth("nacos", "secret"))
+	require.NoError(t, srv.Publish("auth", "G", "v1"))
+
+	dir, err := os.MkdirTemp(tmpDir, "client-")
+	require.NoError(t, err)
+	mk := func(pass string) config_client.IConfigClient {
+		cc := constant.ClientConfig{TimeoutMs: 1000, NotLoadCacheAtStart: true, DisableUseSnapShot: true,
+			CacheDir: dir + "/" + pass, LogDir: dir + "/log", LogLevel: "warn", Username: "nacos", Password: pass}
+		c, err := clients.NewConfigClient(vo.NacosClientParam{ClientConfig: &cc,
+			ServerConfigs: []constant.ServerConfig{srv.ServerConfig()}})
+		require.NoError(t, err)
+		sdkMu.Lock()
+		sdkClients = append(sdkClients, c)
+		sdkMu.Unlock()
+		return c
+	}
+	got, err := mk("secret").GetConfig(vo.ConfigParam{DataId: "auth", Group: "G"})
+	require.NoError(t, err)
+	assert.Equal(t, "v1", got)
+	_, err = mk("wrong").GetConfig(vo.ConfigParam{DataId: "auth", Group: "G"})
+	assert.Error(t, err)
+
+	code, _ := httpDo(t, http.MethodGet, srv.URL()+"/nacos/v1/cs/configs?dataId=auth&group=G", nil)
+	assert.Equal(t, http.StatusForbidden, code)
+}
+
+func TestCloseStopsServer(t *testing.T) {
+	t.Parallel()
+	srv, err := nacostest.Start()
+	require.NoError(t, err)
+	addr := srv.Addr()
+	srv.Close()
+	srv.Close()
+	_, err = http.Get("http://" + addr + "/nacos/v1/cs/configs?dataId=x")
+	assert.Error(t, err)
+	assert.Error(t, srv.Restart())
+}
