@@ -19,16 +19,20 @@ type Config struct {
 	// Format is how they are written. The zero value is JSON.
 	Format Format
 	// ClearOnDelete clears the rules of Kind (every family, for All) when
-	// the key is deleted. By default a deleted key keeps the last rules in
-	// force; either way the deletion is logged.
+	// the key is deleted after a payload was read from it. By default a
+	// deleted key keeps the last rules in force; either way the deletion
+	// is logged. A key missing from the start clears nothing.
 	ClearOnDelete bool
 	// OnError, if set, is called with each error: a *PayloadError for a
 	// payload that was not loaded, a *SourceError for trouble in the
-	// source. It is called from the binding's goroutine, one at a time.
+	// source. It runs on the binding's goroutine, one call at a time, and
+	// must not call the binding's Close or Wait (they wait for that
+	// goroutine); to stop the binding from it, cancel Start's context.
 	OnError func(error)
-	// OnLoad, if set, is called after each payload is loaded (or rules are
-	// cleared on delete) with the engine's rules then in force. It is
-	// called from the binding's goroutine, one at a time.
+	// OnLoad, if set, is called after each payload is loaded (and after
+	// rules are cleared on delete) with the update and a snapshot of the
+	// engine's rules taken just after the load. It runs as OnError does,
+	// under the same restrictions.
 	OnLoad func(u Update, inForce sluice.Rules)
 	// Logger logs loads (Info), deletions and errors (Warn). Nil means
 	// slog.Default().
@@ -39,18 +43,24 @@ type Config struct {
 type Stats struct {
 	// Loads counts payloads loaded, and rules cleared on delete.
 	Loads uint64
-	// Rejected counts payloads not loaded: unreadable or invalid.
+	// Rejected counts payloads not loaded: unreadable or invalid. A
+	// payload delivered again unchanged is not counted again.
 	Rejected uint64
-	// Deletes counts deletions of the key.
+	// Deletes counts deletions of the key (not a key missing from the
+	// start).
 	Deletes uint64
 	// SourceErrors counts errors the source reported.
 	SourceErrors uint64
-	// Version is the version of the last payload loaded (0 if none, or if
-	// the store keeps no versions).
+	// Version is the version of the last payload delivered (0 if none, or
+	// if the store keeps no versions).
 	Version int64
 	// LastError is the latest error reported, or nil if there was none.
 	LastError error
 }
+
+// ErrStopped is wrapped by Wait's error when the binding stopped (Close,
+// Start's context, a source that gave up) before its first delivery.
+var ErrStopped = errors.New("datasource: binding stopped")
 
 // Binding loads the rules a Source delivers into an Engine, until Close.
 type Binding struct {
@@ -63,18 +73,22 @@ type Binding struct {
 	done   chan struct{} // closed when Watch has returned
 	ready  chan struct{} // closed when the first Update has been handled
 
-	mu       sync.Mutex
-	stats    Stats
-	first    error  // the outcome of the first Update
-	last     []byte // the last payload delivered, to skip repeats
-	haveLast bool
+	mu    sync.Mutex
+	stats Stats
+	first error // the outcome of the first Update
+	// last is the last payload delivered, to skip repeats; seen says
+	// whether there is one (it is reset by a deletion).
+	last []byte
+	seen bool
 }
 
 // Start binds src to eng: it runs src.Watch on a goroutine of its own and
 // loads each payload, decoded as cfg.Kind in cfg.Format (see Decode). A
-// payload equal to the one delivered just before it is not loaded again.
-// The binding runs until Close is called or ctx is done. Start does not
-// wait for the first payload; see Wait. It fails only for a nil engine or
+// payload equal to the one delivered just before it is neither loaded nor
+// reported again, so a source may re-send its state freely; rules loaded
+// into the engine by other means in between are not restored by it. The
+// binding runs until Close is called or ctx is done. Start does not wait
+// for the first payload; see Wait. It fails only for a nil engine or
 // source, or a Kind and Format that do not go together (ErrUnsupported).
 func Start(ctx context.Context, eng *sluice.Engine, src Source, cfg Config) (*Binding, error) {
 	if eng == nil || src == nil {
@@ -95,6 +109,11 @@ func Start(ctx context.Context, eng *sluice.Engine, src Source, cfg Config) (*Bi
 
 func (b *Binding) run(ctx context.Context) {
 	defer close(b.done)
+	defer func() { // a panicking source stops the binding, not the process
+		if p := recover(); p != nil {
+			b.report(&SourceError{Source: b.name, Err: fmt.Errorf("watch panicked: %v", p)})
+		}
+	}()
 	err := b.src.Watch(ctx, handler{b})
 	if err != nil && ctx.Err() == nil {
 		b.report(&SourceError{Source: b.name, Err: fmt.Errorf("watch ended: %w", err)})
@@ -103,7 +122,7 @@ func (b *Binding) run(ctx context.Context) {
 
 // Close stops the binding and waits for its source to stop. The rules
 // loaded stay in force. Close is safe to call more than once; it returns
-// nil.
+// nil. It must not be called from OnLoad or OnError.
 func (b *Binding) Close() error {
 	b.cancel()
 	<-b.done
@@ -116,24 +135,35 @@ func (b *Binding) Ready() <-chan struct{} { return b.ready }
 
 // Wait waits until the first delivery has been handled and returns its
 // error: nil if it was loaded (or the key was missing), else a
-// *PayloadError. If ctx is done first, or the binding stops first, Wait
-// returns that error joined with the last error the source reported.
+// *PayloadError. If ctx is done first, or the binding stops first
+// (ErrStopped), Wait returns that error joined with the last error the
+// source reported. Once Ready is closed, Wait returns the first
+// delivery's error whatever the state of ctx.
 func (b *Binding) Wait(ctx context.Context) error {
 	select {
 	case <-b.ready:
-		b.mu.Lock()
-		defer b.mu.Unlock()
-		return b.first
+		return b.firstErr()
+	default:
+	}
+	select {
+	case <-b.ready:
+		return b.firstErr()
 	case <-ctx.Done():
 		return b.notReady(ctx.Err())
 	case <-b.done:
 		select {
 		case <-b.ready: // handled just before the end
-			return b.Wait(ctx)
+			return b.firstErr()
 		default:
 		}
-		return b.notReady(errors.New("datasource: binding stopped"))
+		return b.notReady(ErrStopped)
 	}
+}
+
+func (b *Binding) firstErr() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.first
 }
 
 func (b *Binding) notReady(err error) error {
@@ -170,13 +200,20 @@ func (b *Binding) update(u Update) {
 	b.mu.Unlock()
 }
 
-func (b *Binding) apply(u Update) error {
+func (b *Binding) apply(u Update) (err error) {
+	defer func() { // a fault in decoding or loading is reported, not raised
+		if p := recover(); p != nil {
+			err = &PayloadError{Source: b.name, Version: u.Version, Err: fmt.Errorf("panic: %v", p)}
+			b.report(err)
+		}
+	}()
 	if u.Deleted {
 		return b.deleted(u)
 	}
 	b.mu.Lock()
-	repeat := b.haveLast && bytes.Equal(b.last, u.Data)
-	b.last, b.haveLast = bytes.Clone(u.Data), true
+	repeat := b.seen && bytes.Equal(b.last, u.Data)
+	b.last, b.seen = bytes.Clone(u.Data), true
+	b.stats.Version = u.Version
 	b.mu.Unlock()
 	if repeat {
 		return nil
@@ -200,10 +237,17 @@ func (b *Binding) apply(u Update) error {
 
 func (b *Binding) deleted(u Update) error {
 	b.mu.Lock()
-	b.stats.Deletes++
-	b.last, b.haveLast = nil, false
+	seen := b.seen
+	if seen {
+		b.stats.Deletes++
+	}
+	b.last, b.seen = nil, false
 	b.mu.Unlock()
-	if !b.cfg.ClearOnDelete {
+	switch {
+	case !seen: // missing from the start, or deleted twice: nothing to do
+		b.log.Info("datasource: key missing; no rules from it", "source", b.name, "kind", b.cfg.Kind)
+		return nil
+	case !b.cfg.ClearOnDelete:
 		b.log.Warn("datasource: key deleted; the rules in force stay", "source", b.name, "kind", b.cfg.Kind)
 		return nil
 	}
@@ -218,7 +262,6 @@ func (b *Binding) deleted(u Update) error {
 func (b *Binding) loaded(u Update) {
 	b.mu.Lock()
 	b.stats.Loads++
-	b.stats.Version = u.Version
 	b.mu.Unlock()
 	if b.cfg.OnLoad != nil {
 		b.cfg.OnLoad(u, b.eng.Rules())
@@ -232,7 +275,7 @@ func (b *Binding) report(err error) {
 	}
 	b.stats.LastError = err
 	b.mu.Unlock()
-	b.log.Warn(err.Error())
+	b.log.Warn("datasource: error", "source", b.name, "kind", b.cfg.Kind, "err", err)
 	if b.cfg.OnError != nil {
 		b.cfg.OnError(err)
 	}

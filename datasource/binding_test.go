@@ -14,6 +14,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/sluice-go/sluice"
+	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/isolation"
 	"github.com/sluice-go/sluice/datasource"
 )
@@ -55,12 +56,13 @@ func (s *chanSource) Watch(ctx context.Context, h datasource.Handler) error {
 }
 
 type fixture struct {
-	eng   *sluice.Engine
-	src   *chanSource
-	b     *datasource.Binding
-	mu    sync.Mutex
-	errs  []error
-	loads []sluice.Rules
+	onLoad func() // called from OnLoad, if set
+	eng    *sluice.Engine
+	src    *chanSource
+	b      *datasource.Binding
+	mu     sync.Mutex
+	errs   []error
+	loads  []sluice.Rules
 }
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -72,7 +74,15 @@ func start(t *testing.T, cfg datasource.Config) *fixture {
 	f := &fixture{eng: sluice.New(sluice.WithLogger(quiet)), src: newChanSource()}
 	cfg.Logger = quiet
 	cfg.OnError = func(err error) { f.mu.Lock(); f.errs = append(f.errs, err); f.mu.Unlock() }
-	cfg.OnLoad = func(_ datasource.Update, r sluice.Rules) { f.mu.Lock(); f.loads = append(f.loads, r); f.mu.Unlock() }
+	cfg.OnLoad = func(_ datasource.Update, r sluice.Rules) {
+		f.mu.Lock()
+		f.loads = append(f.loads, r)
+		hook := f.onLoad
+		f.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
+	}
 	b, err := datasource.Start(context.Background(), f.eng, f.src, cfg)
 	if err != nil {
 		t.Fatal(err)
@@ -86,6 +96,8 @@ func start(t *testing.T, cfg datasource.Config) *fixture {
 	})
 	return f
 }
+
+func (f *fixture) cfgOnLoad(fn func()) { f.mu.Lock(); f.onLoad = fn; f.mu.Unlock() }
 
 // put delivers data and waits until the binding has handled it.
 func (f *fixture) put(data string) { f.deliver(datasource.Update{Data: []byte(data)}) }
@@ -136,6 +148,8 @@ func TestBindingLoadsAndWaits(t *testing.T) {
 	if st := f.b.Stats(); st.Loads != 2 || st.Rejected != 0 || st.LastError != nil {
 		t.Errorf("stats %+v, want 2 loads and no error", st)
 	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
 	if len(f.loads) != 2 || len(f.loads[1].Flow) != 2 {
 		t.Errorf("OnLoad saw %+v, want two loads, the second with 2 flow rules", f.loads)
 	}
@@ -319,5 +333,96 @@ func TestStartRejectsBadArguments(t *testing.T) {
 	_, err := datasource.Start(ctx, eng, newChanSource(), datasource.Config{Kind: datasource.All, Format: datasource.SentinelJSON})
 	if !errors.Is(err, datasource.ErrUnsupported) {
 		t.Errorf("Start(All, SentinelJSON): %v, want ErrUnsupported", err)
+	}
+}
+
+// TestBindingMissingKeyDoesNotClear: with ClearOnDelete, a key missing
+// from the start clears nothing; it was never read, so never deleted.
+func TestBindingMissingKeyDoesNotClear(t *testing.T) {
+	f := start(t, datasource.Config{Kind: datasource.All, ClearOnDelete: true})
+	f.deliver(datasource.Update{Deleted: true})
+	f.deliver(datasource.Update{Deleted: true})
+	if err := f.eng.LoadFlowRules(nil); err != nil {
+		t.Fatal(err)
+	}
+	f.wantThresholds(t)
+	if st := f.b.Stats(); st.Deletes != 0 || st.Loads != 0 {
+		t.Errorf("stats %+v, want no deletes and no loads", st)
+	}
+}
+
+// TestBindingMissingKeyKeepsRulesLoadedInCode is the same with rules
+// loaded before Start.
+func TestBindingMissingKeyKeepsRulesLoadedInCode(t *testing.T) {
+	f := start(t, datasource.Config{Kind: datasource.Flow, ClearOnDelete: true})
+	if err := f.eng.LoadFlowRules(rulesOf(5)); err != nil {
+		t.Fatal(err)
+	}
+	f.deliver(datasource.Update{Deleted: true})
+	f.wantThresholds(t, 5)
+}
+
+func rulesOf(threshold float64) []flow.Rule {
+	return []flow.Rule{{Resource: "a", Threshold: threshold}}
+}
+
+// TestBindingWaitAfterReadyIgnoresContext: once ready, Wait reports the
+// first delivery, even with a context already done.
+func TestBindingWaitAfterReadyIgnoresContext(t *testing.T) {
+	f := start(t, datasource.Config{Kind: datasource.Flow})
+	f.put(`[{"resource":"a","threshold":10}]`)
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	for i := 0; i < 100; i++ {
+		if err := f.b.Wait(ctx); err != nil {
+			t.Fatalf("Wait %d: %v, want nil", i, err)
+		}
+	}
+}
+
+// TestBindingStoppedBeforeFirstDelivery: Wait says ErrStopped.
+func TestBindingStoppedBeforeFirstDelivery(t *testing.T) {
+	f := start(t, datasource.Config{Kind: datasource.Flow})
+	f.b.Close()
+	if err := f.b.Wait(context.Background()); !errors.Is(err, datasource.ErrStopped) {
+		t.Fatalf("Wait: %v, want ErrStopped", err)
+	}
+}
+
+// panicSource panics in Watch.
+type panicSource struct{}
+
+func (panicSource) String() string { return "panic test" }
+func (panicSource) Watch(context.Context, datasource.Handler) error {
+	panic("source bug")
+}
+
+// TestBindingSurvivesPanics: a panicking source stops the binding with a
+// SourceError, and a panicking OnLoad is reported, not raised.
+func TestBindingSurvivesPanics(t *testing.T) {
+	eng := sluice.New(sluice.WithLogger(quiet))
+	defer eng.Close()
+	errs := make(chan error, 1)
+	b, err := datasource.Start(context.Background(), eng, panicSource{},
+		datasource.Config{Kind: datasource.Flow, Logger: quiet, OnError: func(err error) { errs <- err }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Wait(context.Background()); !errors.Is(err, datasource.ErrStopped) {
+		t.Fatalf("Wait: %v, want ErrStopped", err)
+	}
+	var se *datasource.SourceError
+	if err := <-errs; !errors.As(err, &se) || !strings.Contains(err.Error(), "source bug") {
+		t.Fatalf("error %v, want a *SourceError with the panic", err)
+	}
+	b.Close()
+
+	f := start(t, datasource.Config{Kind: datasource.Flow})
+	f.cfgOnLoad(func() { panic("callback bug") })
+	f.put(`[{"resource":"a","threshold":10}]`)
+	f.put(`[{"resource":"a","threshold":11}]`)
+	f.wantThresholds(t, 11)
+	if errs := f.errors(); len(errs) != 2 || !strings.Contains(errs[0].Error(), "callback bug") {
+		t.Fatalf("errors %v, want the two panics reported", errs)
 	}
 }

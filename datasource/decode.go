@@ -4,7 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 
+	goyaml "go.yaml.in/yaml/v2"
 	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-go/sluice"
@@ -88,16 +90,34 @@ func Decode(k Kind, f Format, data []byte) (sluice.Rules, error) {
 		err = decodeSentinel(k, data, &r)
 	} else {
 		if f == YAML {
-			if data, err = yaml.YAMLToJSON(data); err != nil {
-				return sluice.Rules{}, fmt.Errorf("%w: %v", ErrBadPayload, err)
+			if data, err = yamlToJSON(data); err != nil {
+				return sluice.Rules{}, fmt.Errorf("%w: %v %s: %w", ErrBadPayload, k, f, err)
 			}
 		}
 		err = decodeJSON(k, data, &r)
 	}
 	if err != nil {
-		return sluice.Rules{}, fmt.Errorf("%w: %v %s: %v", ErrBadPayload, k, f, err)
+		return sluice.Rules{}, fmt.Errorf("%w: %v %s: %w", ErrBadPayload, k, f, err)
 	}
 	return r, nil
+}
+
+// yamlToJSON converts one YAML document to JSON. A duplicate key is an
+// error, and so is a second document: JSON payloads refuse trailing data,
+// and a YAML one must not silently lose what follows its first "---".
+func yamlToJSON(data []byte) ([]byte, error) {
+	dec := goyaml.NewDecoder(bytes.NewReader(data))
+	var doc any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	if err := dec.Decode(&doc); err != io.EOF {
+		if err == nil {
+			err = errors.New("more than one YAML document")
+		}
+		return nil, err
+	}
+	return yaml.YAMLToJSONStrict(data)
 }
 
 func check(k Kind, f Format) error {

@@ -1,6 +1,7 @@
 package datasource_test
 
 import (
+	"encoding/json"
 	"errors"
 	"reflect"
 	"strings"
@@ -14,6 +15,7 @@ import (
 	"github.com/sluice-go/sluice/core/isolation"
 	"github.com/sluice-go/sluice/core/system"
 	"github.com/sluice-go/sluice/datasource"
+	"github.com/sluice-go/sluice/datasource/sentinel"
 )
 
 // document is one rule set written three ways; each must decode to want.
@@ -145,6 +147,9 @@ func TestDecodeBadPayloads(t *testing.T) {
 		{"null", datasource.Flow, datasource.JSON, `null`, "null"},
 		{"empty", datasource.Flow, datasource.JSON, " \n", "empty"},
 		{"invalid YAML", datasource.Flow, datasource.YAML, "- resource: [a\n", "yaml"},
+		{"two YAML documents", datasource.Flow, datasource.YAML, "[]\n---\ngarbage: [\n", "yaml"},
+		{"two good YAML documents", datasource.Flow, datasource.YAML, "[]\n---\n[]\n", "more than one YAML document"},
+		{"duplicate YAML key", datasource.Flow, datasource.YAML, "- resource: a\n  threshold: 1\n  threshold: 2\n", "threshold"},
 		{"trailing data", datasource.Flow, datasource.JSON, `[] []`, "after the JSON value"},
 		{"Sentinel JSON, invalid", datasource.Flow, datasource.SentinelJSON, `[{`, "sentinel"},
 	} {
@@ -168,5 +173,19 @@ func TestDecodeUnsupported(t *testing.T) {
 		if _, err := datasource.Decode(tc.kind, tc.format, []byte("[]")); !errors.Is(err, datasource.ErrUnsupported) {
 			t.Errorf("Decode(%v, %v): %v, want ErrUnsupported", tc.kind, tc.format, err)
 		}
+	}
+}
+
+// TestDecodeErrorChain: the cause stays reachable behind ErrBadPayload.
+func TestDecodeErrorChain(t *testing.T) {
+	_, err := datasource.Decode(datasource.Flow, datasource.SentinelJSON, []byte(`[{"resource":"a","controlBehavior":7}]`))
+	var se *sentinel.Error
+	if !errors.As(err, &se) || se.Field != "controlBehavior" || !errors.Is(err, datasource.ErrBadPayload) {
+		t.Errorf("error %v: want ErrBadPayload and a *sentinel.Error naming controlBehavior", err)
+	}
+	_, err = datasource.Decode(datasource.Flow, datasource.JSON, []byte(`[{"resource":"a","threshold":"ten"}]`))
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		t.Errorf("error %v: want a *json.UnmarshalTypeError behind it", err)
 	}
 }

@@ -1,12 +1,14 @@
 // Package file is a datasource.Source that follows one file.
 //
-// It watches the file's directory, not the file, so it follows every way a
-// file is replaced: edits in place, an editor's or a tool's atomic rename
-// over it, a Kubernetes ConfigMap volume's swap of its ..data symlink, and
-// deletion and re-creation. Any change in the directory sets off a re-read
-// once the directory has been quiet for the debounce interval; the source
-// delivers the file only when what it reads differs from what it last
-// delivered.
+// It watches the file's directory, not the file (and, when the path is a
+// symlink, its target's directory too), so it follows every way a file is
+// replaced: edits in place, an editor's or a tool's atomic rename over it,
+// a Kubernetes ConfigMap volume's swap of its ..data symlink, and deletion
+// and re-creation; a directory that is itself replaced is watched again.
+// An event on the file, its target or a ..name sets off a re-read once
+// such events have stopped for the debounce interval (events on other
+// files in the directory do not); the source delivers the file only when
+// what it reads differs from what it last delivered.
 package file
 
 import (
@@ -17,6 +19,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/fsnotify/fsnotify"
@@ -81,51 +84,87 @@ func (s *Source) Watch(ctx context.Context, h datasource.Handler) error {
 		return fmt.Errorf("file: %w", err)
 	}
 	defer w.Close()
-	if err := w.Add(filepath.Dir(s.path)); err != nil {
-		return fmt.Errorf("file: watch %s: %w", filepath.Dir(s.path), err)
+	dir := filepath.Dir(s.path)
+	if err := w.Add(dir); err != nil {
+		return fmt.Errorf("file: watch %s: %w", dir, err)
 	}
 
-	f := follower{path: s.path, h: h}
+	f := follower{path: s.path, dir: dir, w: w, h: h}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	f.read()
-	debounce := time.NewTimer(0)
-	<-debounce.C
+	debounce := time.NewTimer(s.debounce)
+	debounce.Stop() // armed by the first event
 	defer debounce.Stop()
+	pending := false // debounce is armed and has not fired
 	resync := time.NewTicker(s.resync)
 	defer resync.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
-		case _, ok := <-w.Events:
+		case ev, ok := <-w.Events:
 			if !ok {
 				return errors.New("file: watcher closed")
 			}
-			debounce.Reset(s.debounce)
+			if f.concerns(ev) {
+				debounce.Reset(s.debounce) // Go 1.23 timers: no stale fire after Reset
+				pending = true
+			}
+			continue
 		case err, ok := <-w.Errors:
 			if !ok {
 				return errors.New("file: watcher closed")
 			}
 			h.Error(fmt.Errorf("file: %w", err)) // events may be lost: read again
 			debounce.Reset(s.debounce)
+			pending = true
+			continue
 		case <-debounce.C:
-			f.read()
+			pending = false
 		case <-resync.C:
-			f.read()
+			if pending { // a write is under way: the debounce will read it
+				continue
+			}
 		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		f.read()
 	}
 }
 
 // follower reads the file and delivers it when it differs from the last
-// delivery.
+// delivery. It keeps the watch on the file's directory, and on the
+// directory of the file a symlink at path points to, in place.
 type follower struct {
 	path      string
+	dir       string
+	w         *fsnotify.Watcher
 	h         datasource.Handler
-	delivered bool // something has been delivered
-	exists    bool // the last delivery was data, not Deleted
+	target    string // what path resolves to, if that is another file
+	delivered bool   // something has been delivered
+	exists    bool   // the last delivery was data, not Deleted
 	data      []byte
 }
 
+// concerns says whether an event may change what path reads: an event on
+// path, on the file it resolves to, on a ..name (a ConfigMap volume's
+// ..data swap), or on a watched directory itself. Chmod alone does not.
+func (f *follower) concerns(ev fsnotify.Event) bool {
+	if ev.Op == fsnotify.Chmod {
+		return false
+	}
+	switch ev.Name {
+	case f.path, f.dir, f.target, filepath.Dir(f.target):
+		return true
+	}
+	return strings.HasPrefix(filepath.Base(ev.Name), "..")
+}
+
 func (f *follower) read() {
+	f.rewatch()
 	data, err := os.ReadFile(f.path)
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
@@ -140,5 +179,35 @@ func (f *follower) read() {
 			f.delivered, f.exists, f.data = true, true, data
 			f.h.Update(datasource.Update{Data: data})
 		}
+	}
+}
+
+// rewatch watches the file's directory again if it was replaced (which
+// drops its watch), and follows a symlink at path to its target's
+// directory, so that an edit of the target makes an event.
+func (f *follower) rewatch() {
+	watched := map[string]bool{}
+	for _, d := range f.w.WatchList() {
+		watched[d] = true
+	}
+	if !watched[f.dir] {
+		if err := f.w.Add(f.dir); err != nil {
+			f.h.Error(fmt.Errorf("file: watch %s again: %w", f.dir, err))
+		}
+	}
+	target, err := filepath.EvalSymlinks(f.path)
+	if err != nil || target == f.path {
+		target = ""
+	}
+	if target != f.target {
+		if old := filepath.Dir(f.target); f.target != "" && old != f.dir && watched[old] {
+			_ = f.w.Remove(old)
+		}
+		if d := filepath.Dir(target); target != "" && d != f.dir {
+			if err := f.w.Add(d); err != nil {
+				f.h.Error(fmt.Errorf("file: watch %s: %w", d, err))
+			}
+		}
+		f.target = target
 	}
 }

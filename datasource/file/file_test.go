@@ -3,8 +3,11 @@ package file_test
 import (
 	"context"
 	"errors"
+	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -37,15 +40,19 @@ func (r *recorder) Error(err error) {
 	r.errs = append(r.errs, err)
 }
 
-// states returns each delivery as its data, or "<deleted>".
+// states returns each delivery as its data, or "<deleted>". It leaves out
+// empty reads: os.WriteFile truncates before it writes, and a read may
+// land in between (no test writes an empty file on purpose).
 func (r *recorder) states() []string {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	out := make([]string, len(r.updates))
-	for i, u := range r.updates {
-		out[i] = string(u.Data)
-		if u.Deleted {
-			out[i] = "<deleted>"
+	out := []string{}
+	for _, u := range r.updates {
+		switch {
+		case u.Deleted:
+			out = append(out, "<deleted>")
+		case len(u.Data) > 0:
+			out = append(out, string(u.Data))
 		}
 	}
 	return out
@@ -119,6 +126,15 @@ func equal(a, b []string) bool {
 	return true
 }
 
+// replace writes data to path as editors and tools do: to a new file in
+// the same directory, renamed over path.
+func replace(t *testing.T, path, data string) {
+	t.Helper()
+	tmp := filepath.Join(filepath.Dir(path), ".tmp-"+filepath.Base(path))
+	write(t, tmp, data)
+	must(t, os.Rename(tmp, path))
+}
+
 func write(t *testing.T, path, data string) {
 	t.Helper()
 	if err := os.WriteFile(path, []byte(data), 0o644); err != nil {
@@ -143,14 +159,10 @@ func TestFollowsAtomicRename(t *testing.T) {
 	write(t, path, "v1")
 	rec := watch(t, file.New(path, file.WithDebounce(20*time.Millisecond)))
 	waitStates(t, rec, "v1")
-	for _, v := range []string{"v2", "v3"} {
-		tmp := filepath.Join(dir, ".rules.json.swp")
-		write(t, tmp, v)
-		if err := os.Rename(tmp, path); err != nil {
-			t.Fatal(err)
-		}
-	}
-	waitStates(t, rec, "v1", "v3")
+	replace(t, path, "v2")
+	waitStates(t, rec, "v1", "v2")
+	replace(t, path, "v3")
+	waitStates(t, rec, "v1", "v2", "v3")
 }
 
 // TestFollowsConfigMapSwap replays how the kubelet updates a ConfigMap
@@ -214,16 +226,16 @@ func TestDebounces(t *testing.T) {
 	waitStates(t, rec, "start", "burst t", "after")
 }
 
-// TestResyncWithoutEvents: once the file's directory has been replaced,
-// the watch on the old one is gone and a write in the new one makes no
-// event; the resync still sees it.
-func TestResyncWithoutEvents(t *testing.T) {
+// TestFollowsReplacedDirectory: once the file's directory has been
+// replaced, the watch on the old one is gone; the source watches the new
+// one, so a later write is seen without waiting for a resync.
+func TestFollowsReplacedDirectory(t *testing.T) {
 	parent := t.TempDir()
 	dir := filepath.Join(parent, "conf")
 	must(t, os.Mkdir(dir, 0o755))
 	path := filepath.Join(dir, "rules.json")
 	write(t, path, "v1")
-	rec := watch(t, file.New(path, file.WithDebounce(10*time.Millisecond), file.WithResync(100*time.Millisecond)))
+	rec := watch(t, file.New(path, file.WithDebounce(10*time.Millisecond), file.WithResync(time.Hour)))
 	waitStates(t, rec, "v1")
 
 	other := filepath.Join(parent, "conf.new")
@@ -231,15 +243,88 @@ func TestResyncWithoutEvents(t *testing.T) {
 	write(t, filepath.Join(other, "rules.json"), "v2")
 	must(t, os.RemoveAll(dir))
 	must(t, os.Rename(other, dir))
-	eventually(t, "v2 delivered", func() bool {
-		s := rec.states()
-		return s[len(s)-1] == "v2"
-	})
-	write(t, path, "v3")
-	eventually(t, "v3 delivered", func() bool {
-		s := rec.states()
-		return s[len(s)-1] == "v3"
-	})
+	eventually(t, "v2 delivered", func() bool { return last(rec) == "v2" })
+	replace(t, path, "v3")
+	eventually(t, "v3 delivered", func() bool { return last(rec) == "v3" })
+}
+
+func last(rec *recorder) string {
+	s := rec.states()
+	if len(s) == 0 {
+		return ""
+	}
+	return s[len(s)-1]
+}
+
+// TestFollowsSymlinkTarget: path is a symlink to a file in another
+// directory, edited in place there.
+func TestFollowsSymlinkTarget(t *testing.T) {
+	data, conf := t.TempDir(), t.TempDir()
+	target := filepath.Join(data, "rules.json")
+	write(t, target, "v1")
+	path := filepath.Join(conf, "rules.json")
+	must(t, os.Symlink(target, path))
+	rec := watch(t, file.New(path, file.WithDebounce(10*time.Millisecond), file.WithResync(time.Hour)))
+	waitStates(t, rec, "v1")
+	write(t, target, "v2")
+	waitStates(t, rec, "v1", "v2")
+}
+
+// TestResyncWithoutEvents: a write through a hard link in a directory the
+// source does not watch makes no event it sees; the resync finds it.
+func TestResyncWithoutEvents(t *testing.T) {
+	elsewhere := filepath.Join(t.TempDir(), "rules.json")
+	write(t, elsewhere, "v1")
+	path := filepath.Join(t.TempDir(), "rules.json")
+	must(t, os.Link(elsewhere, path))
+	rec := watch(t, file.New(path, file.WithDebounce(10*time.Millisecond), file.WithResync(100*time.Millisecond)))
+	waitStates(t, rec, "v1")
+	write(t, elsewhere, "v2")
+	waitStates(t, rec, "v1", "v2")
+}
+
+// TestOtherFilesDoNotDelay: a sibling written all the time neither delays
+// the file's changes (each of its events would restart the debounce) nor
+// is delivered.
+func TestOtherFilesDoNotDelay(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "rules.json")
+	write(t, path, "v1")
+	rec := watch(t, file.New(path, file.WithDebounce(100*time.Millisecond), file.WithResync(time.Hour)))
+	waitStates(t, rec, "v1")
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			os.WriteFile(filepath.Join(dir, "app.log"), []byte(strings.Repeat("x", i%100)), 0o644)
+			time.Sleep(5 * time.Millisecond)
+		}
+	}()
+	defer func() { close(stop); <-done }()
+	replace(t, path, "v2")
+	waitStates(t, rec, "v1", "v2")
+}
+
+// TestCancelledContextReadsNothing: a Watch whose context is already done
+// returns without a delivery.
+func TestCancelledContextReadsNothing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "rules.json")
+	write(t, path, "v1")
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	rec := &recorder{}
+	if err := file.New(path).Watch(ctx, rec); !errors.Is(err, context.Canceled) {
+		t.Fatalf("Watch: %v, want context.Canceled", err)
+	}
+	if s := rec.states(); len(s) != 0 {
+		t.Fatalf("deliveries %q, want none", s)
+	}
 }
 
 func TestReadErrorIsReportedAndLastDeliveryStands(t *testing.T) {
@@ -253,10 +338,7 @@ func TestReadErrorIsReportedAndLastDeliveryStands(t *testing.T) {
 	must(t, os.Remove(path))
 	write(t, path, "v2")
 	// The directory was never delivered as a deletion or as data.
-	eventually(t, "v2 delivered", func() bool {
-		s := rec.states()
-		return s[len(s)-1] == "v2"
-	})
+	eventually(t, "v2 delivered", func() bool { return last(rec) == "v2" })
 	for _, s := range rec.states() {
 		if s != "v1" && s != "v2" && s != "<deleted>" {
 			t.Fatalf("unexpected delivery %q", s)
@@ -277,11 +359,13 @@ func TestWatchFailsForMissingDirectory(t *testing.T) {
 func TestBindsEngine(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "flow.yaml")
 	write(t, path, "- resource: GET /orders\n  threshold: 10\n")
-	eng := sluice.New()
+	quiet := slog.New(slog.NewTextHandler(io.Discard, nil))
+	eng := sluice.New(sluice.WithLogger(quiet))
 	defer eng.Close()
 	errs := make(chan error, 10)
 	b, err := datasource.Start(context.Background(), eng, file.New(path, file.WithDebounce(10*time.Millisecond)),
-		datasource.Config{Kind: datasource.Flow, Format: datasource.YAML, OnError: func(err error) { errs <- err }})
+		datasource.Config{Kind: datasource.Flow, Format: datasource.YAML, Logger: quiet,
+			OnError: func(err error) { errs <- err }})
 	must(t, err)
 	defer b.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -291,7 +375,7 @@ func TestBindsEngine(t *testing.T) {
 		t.Fatalf("flow rules %+v, want one with threshold 10", got)
 	}
 
-	write(t, path, "- resource: GET /orders\n  threshold: -1\n")
+	replace(t, path, "- resource: GET /orders\n  threshold: -1\n")
 	select {
 	case err := <-errs:
 		if !errors.Is(err, sluice.ErrInvalidRule) {
@@ -304,7 +388,7 @@ func TestBindsEngine(t *testing.T) {
 		t.Fatalf("after a bad edit, flow rules %+v, want the old ones", got)
 	}
 
-	write(t, path, "- resource: GET /orders\n  threshold: 20\n")
+	replace(t, path, "- resource: GET /orders\n  threshold: 20\n")
 	eventually(t, "threshold 20 in force", func() bool {
 		got := eng.Rules().Flow
 		return len(got) == 1 && got[0].Threshold == 20
