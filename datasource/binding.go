@@ -51,8 +51,8 @@ type Stats struct {
 	Deletes uint64
 	// SourceErrors counts errors the source reported.
 	SourceErrors uint64
-	// Version is the version of the last payload delivered (0 if none, or
-	// if the store keeps no versions).
+	// Version is the version of the last delivery, a payload or a
+	// deletion (0 if none, or if the store keeps no versions).
 	Version int64
 	// LastError is the latest error reported, or nil if there was none.
 	LastError error
@@ -189,6 +189,9 @@ func (h handler) Error(err error) {
 }
 
 func (b *Binding) update(u Update) {
+	b.mu.Lock()
+	b.stats.Version = u.Version
+	b.mu.Unlock()
 	err := b.apply(u)
 	b.mu.Lock()
 	select {
@@ -213,7 +216,6 @@ func (b *Binding) apply(u Update) (err error) {
 	b.mu.Lock()
 	repeat := b.seen && bytes.Equal(b.last, u.Data)
 	b.last, b.seen = bytes.Clone(u.Data), true
-	b.stats.Version = u.Version
 	b.mu.Unlock()
 	if repeat {
 		return nil
