@@ -39,28 +39,42 @@ func sentinelFixture(t *testing.T, name string) []byte {
 
 func ms(n uint64) time.Duration { return time.Duration(n) * time.Millisecond }
 
-func TestSentinelCompatFlow(t *testing.T) {
-	data := sentinelFixture(t, "flow.json")
-	parsed, err := sds.FlowRuleJsonArrayParser(data)
+// parseBoth reads fixture file with Sentinel Go's parser and with ours,
+// and checks they found the same, non-zero, number of rules.
+func parseBoth[S, O any](t *testing.T, file string, theirParser func([]byte) (any, error),
+	ourParser func([]byte) ([]O, error)) ([]*S, []O) {
+	t.Helper()
+	data := sentinelFixture(t, file)
+	parsed, err := theirParser(data)
 	if err != nil {
 		t.Fatal(err)
 	}
-	theirs := parsed.([]*sflow.Rule)
-	ours, err := sentinel.FlowRules(data)
+	theirs := parsed.([]*S)
+	ours, err := ourParser(data)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(ours) != len(theirs) || len(ours) == 0 {
 		t.Fatalf("%d rules converted, Sentinel Go parsed %d", len(ours), len(theirs))
 	}
+	return theirs, ours
+}
+
+// checker compares one field of rule i of a family.
+func checker(t *testing.T, family string, i int) func(field string, got, want any) {
+	return func(field string, got, want any) {
+		t.Helper()
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("%s rule %d %s: ours %v, Sentinel Go %v", family, i, field, got, want)
+		}
+	}
+}
+
+func TestSentinelCompatFlow(t *testing.T) {
+	theirs, ours := parseBoth[sflow.Rule](t, "flow.json", sds.FlowRuleJsonArrayParser, sentinel.FlowRules)
 	for i, s := range theirs {
 		o := ours[i]
-		check := func(field string, got, want any) {
-			t.Helper()
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("flow rule %d %s: ours %v, Sentinel Go %v", i, field, got, want)
-			}
-		}
+		check := checker(t, "flow", i)
 		check("id", o.ID, s.ID)
 		check("resource", o.Resource, s.Resource)
 		check("threshold", o.Threshold, s.Threshold)
@@ -88,19 +102,7 @@ func TestSentinelCompatFlow(t *testing.T) {
 }
 
 func TestSentinelCompatIsolation(t *testing.T) {
-	data := sentinelFixture(t, "isolation.json")
-	parsed, err := sds.IsolationRuleJsonArrayParser(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	theirs := parsed.([]*siso.Rule)
-	ours, err := sentinel.IsolationRules(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ours) != len(theirs) || len(ours) == 0 {
-		t.Fatalf("%d rules converted, Sentinel Go parsed %d", len(ours), len(theirs))
-	}
+	theirs, ours := parseBoth[siso.Rule](t, "isolation.json", sds.IsolationRuleJsonArrayParser, sentinel.IsolationRules)
 	for i, s := range theirs {
 		o := ours[i]
 		if o.ID != s.ID || o.Resource != s.Resource || o.Threshold != int64(s.Threshold) || s.MetricType != siso.Concurrency {
@@ -110,27 +112,10 @@ func TestSentinelCompatIsolation(t *testing.T) {
 }
 
 func TestSentinelCompatCircuitBreaker(t *testing.T) {
-	data := sentinelFixture(t, "circuitbreaker.json")
-	parsed, err := sds.CircuitBreakerRuleJsonArrayParser(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	theirs := parsed.([]*scb.Rule)
-	ours, err := sentinel.CircuitBreakerRules(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ours) != len(theirs) || len(ours) == 0 {
-		t.Fatalf("%d rules converted, Sentinel Go parsed %d", len(ours), len(theirs))
-	}
+	theirs, ours := parseBoth[scb.Rule](t, "circuitbreaker.json", sds.CircuitBreakerRuleJsonArrayParser, sentinel.CircuitBreakerRules)
 	for i, s := range theirs {
 		o := ours[i]
-		check := func(field string, got, want any) {
-			t.Helper()
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("circuit breaker rule %d %s: ours %v, Sentinel Go %v", i, field, got, want)
-			}
-		}
+		check := checker(t, "circuit breaker", i)
 		if err := scb.IsValidRule(s); err != nil {
 			t.Errorf("rule %d: Sentinel Go refuses the fixture: %v", i, err)
 		}
@@ -167,12 +152,7 @@ func compareHotspot(t *testing.T, ours []hotspot.Rule, theirs []*shotspot.Rule) 
 	}
 	for i, s := range theirs {
 		o := ours[i]
-		check := func(field string, got, want any) {
-			t.Helper()
-			if !reflect.DeepEqual(got, want) {
-				t.Errorf("hotspot rule %d %s: ours %v, Sentinel Go %v", i, field, got, want)
-			}
-		}
+		check := checker(t, "hotspot", i)
 		if err := shotspot.IsValidRule(s); err != nil {
 			t.Errorf("rule %d: Sentinel Go refuses the fixture: %v", i, err)
 		}
@@ -248,19 +228,7 @@ func TestSentinelCompatHotspot(t *testing.T) {
 }
 
 func TestSentinelCompatSystem(t *testing.T) {
-	data := sentinelFixture(t, "system.json")
-	parsed, err := sds.SystemRuleJsonArrayParser(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	theirs := parsed.([]*ssystem.Rule)
-	ours, err := sentinel.SystemRules(data)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(ours) != len(theirs) || len(ours) == 0 {
-		t.Fatalf("%d rules converted, Sentinel Go parsed %d", len(ours), len(theirs))
-	}
+	theirs, ours := parseBoth[ssystem.Rule](t, "system.json", sds.SystemRuleJsonArrayParser, sentinel.SystemRules)
 	// Sentinel Go's MetricType names, by Sluice's.
 	names := map[system.MetricType]string{system.Load: "load", system.AvgRT: "avgRT",
 		system.Concurrency: "concurrency", system.InboundQPS: "inboundQPS", system.CPUUsage: "cpuUsage"}

@@ -12,6 +12,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-go/sluice/datasource/etcd/etcdtest"
+
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.etcd.io/etcd/api/v3/v3rpc/rpctypes"
@@ -19,6 +21,7 @@ import (
 
 	"github.com/sluice-go/sluice"
 	"github.com/sluice-go/sluice/datasource"
+	"github.com/sluice-go/sluice/datasource/datasourcetest"
 )
 
 // fast makes a source notice trouble and recover within a test's patience.
@@ -60,30 +63,13 @@ func del(t *testing.T, cli *clientv3.Client, key string) int64 {
 }
 
 // recorder is a datasource.Handler that keeps what it is given.
-type recorder struct {
-	mu      sync.Mutex
-	updates []datasource.Update
-	errs    []error
-}
-
-func (r *recorder) Update(u datasource.Update) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.updates = append(r.updates, u)
-}
-
-func (r *recorder) Error(err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errs = append(r.errs, err)
-}
+type recorder struct{ datasourcetest.Recorder }
 
 // states returns each delivery as "data@version" or "<deleted>@version".
 func (r *recorder) states() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	out := make([]string, len(r.updates))
-	for i, u := range r.updates {
+	updates := r.Updates()
+	out := make([]string, len(updates))
+	for i, u := range updates {
 		d := string(u.Data)
 		if u.Deleted {
 			d = "<deleted>"
@@ -93,11 +79,7 @@ func (r *recorder) states() []string {
 	return out
 }
 
-func (r *recorder) errors() []error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]error(nil), r.errs...)
-}
+func (r *recorder) errors() []error { return r.Errors() }
 
 // watch runs src.Watch until the test ends, then checks that it returns
 // context.Canceled within a second of the cancel.
@@ -208,8 +190,8 @@ const (
 
 func TestInitialLoad(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	cli := srv.testClient()
+	srv := etcdtest.Start(t)
+	cli := srv.Client()
 	rev := put(t, cli, "/flow", rulesA10)
 
 	bd := bind(t, New(cli, "/flow"), datasource.Config{})
@@ -223,8 +205,8 @@ func TestInitialLoad(t *testing.T) {
 
 func TestMissingAtStartThenCreated(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	cli := srv.testClient()
+	srv := etcdtest.Start(t)
+	cli := srv.Client()
 
 	bd := bind(t, New(cli, "/flow"), datasource.Config{})
 	require.NoError(t, bd.b.Wait(context.Background()), "a missing key is not an error")
@@ -240,8 +222,8 @@ func TestMissingAtStartThenCreated(t *testing.T) {
 
 func TestUpdatePickedUp(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	cli := srv.testClient()
+	srv := etcdtest.Start(t)
+	cli := srv.Client()
 	put(t, cli, "/flow", rulesA10)
 	put(t, cli, "/other", rulesB5) // another key changes nothing
 
@@ -259,8 +241,8 @@ func TestUpdatePickedUp(t *testing.T) {
 
 func TestBadPayloadKeepsRules(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	cli := srv.testClient()
+	srv := etcdtest.Start(t)
+	cli := srv.Client()
 	put(t, cli, "/flow", rulesA10)
 	bd := bind(t, New(cli, "/flow"), datasource.Config{})
 	bd.waitFlow(t, "a:10")
@@ -294,8 +276,8 @@ func TestBadPayloadKeepsRules(t *testing.T) {
 
 func TestDelete(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	cli := srv.testClient()
+	srv := etcdtest.Start(t)
+	cli := srv.Client()
 
 	t.Run("keeps rules by default", func(t *testing.T) {
 		put(t, cli, "/keep", rulesA10)
@@ -321,8 +303,8 @@ func TestDelete(t *testing.T) {
 
 func TestDeliveriesWithRecorder(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	cli := srv.testClient()
+	srv := etcdtest.Start(t)
+	cli := srv.Client()
 	r1 := put(t, cli, "/k", "v1")
 	rec := watch(t, New(cli, "/k"))
 	eventually(t, "first delivery", func() bool { return len(rec.states()) == 1 })
@@ -340,19 +322,19 @@ func TestDeliveriesWithRecorder(t *testing.T) {
 // delivers what is put after the restart.
 func TestServerRestart(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	cli := srv.testClient()
+	srv := etcdtest.Start(t)
+	cli := srv.Client()
 	put(t, cli, "/flow", rulesA10)
 	bd := bind(t, New(cli, "/flow", fast...), datasource.Config{})
 	bd.waitFlow(t, "a:10")
 
-	srv.stop()
+	srv.Stop()
 	eventually(t, "an error reported while the server is down", func() bool { return len(bd.errors()) > 0 })
 	var serr *datasource.SourceError
 	require.ErrorAs(t, bd.errors()[0], &serr)
 	assert.Equal(t, "a:10", bd.flow(), "the rules stay in force while the server is down")
 
-	srv.restart()
+	srv.Restart()
 	put(t, cli, "/flow", rulesA20)
 	bd.waitFlow(t, "a:20")
 	put(t, cli, "/flow", rulesB5)
@@ -366,8 +348,8 @@ func TestServerRestart(t *testing.T) {
 // a resync read is delivered once.
 func TestNoRedeliveryAfterReconnect(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	cli := srv.testClient()
+	srv := etcdtest.Start(t)
+	cli := srv.Client()
 	r1 := put(t, cli, "/k", "v1")
 	src := New(cli, "/k", fast...)
 	var reads atomic.Int32 // successful reads; the hook runs after a read's delivery
@@ -375,9 +357,9 @@ func TestNoRedeliveryAfterReconnect(t *testing.T) {
 	rec := watch(t, src)
 	eventually(t, "first read", func() bool { return reads.Load() >= 1 })
 
-	srv.stop()
+	srv.Stop()
 	eventually(t, "an error reported", func() bool { return len(rec.errors()) > 0 })
-	srv.restart()
+	srv.Restart()
 	n := reads.Load()
 	eventually(t, "the key read again after the restart", func() bool { return reads.Load() > n+1 })
 	assert.Equal(t, []string{"v1@" + fmt.Sprint(r1)}, rec.states(), "the same revision is not delivered again")
@@ -396,8 +378,8 @@ func TestNoRedeliveryAfterReconnect(t *testing.T) {
 // delivers the latest value, never the one it missed.
 func TestCompaction(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	cli := srv.testClient()
+	srv := etcdtest.Start(t)
+	cli := srv.Client()
 	put(t, cli, "/flow", rulesA10)
 	src := New(cli, "/flow", WithBackoff(10*time.Millisecond, 100*time.Millisecond))
 	var once sync.Once
@@ -426,8 +408,8 @@ func TestCompaction(t *testing.T) {
 
 func TestWatchReturnsPromptlyOnCancel(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	cli := srv.testClient()
+	srv := etcdtest.Start(t)
+	cli := srv.Client()
 	put(t, cli, "/k", "v1")
 	rec := watch(t, New(cli, "/k")) // its cleanup checks the prompt return
 	eventually(t, "first delivery", func() bool { return len(rec.states()) == 1 })
@@ -437,10 +419,10 @@ func TestWatchReturnsPromptlyOnCancel(t *testing.T) {
 // of a server that is gone, and in the backoff after it.
 func TestWatchReturnsPromptlyWhileServerDown(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	cli := srv.testClient()
+	srv := etcdtest.Start(t)
+	cli := srv.Client()
 	put(t, cli, "/k", "v1")
-	srv.stop()
+	srv.Stop()
 	for _, tc := range []struct {
 		name string
 		src  *Source
@@ -467,8 +449,8 @@ func TestWatchReturnsPromptlyWhileServerDown(t *testing.T) {
 
 func TestBindingCloseStopsSource(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	cli := srv.testClient()
+	srv := etcdtest.Start(t)
+	cli := srv.Client()
 	put(t, cli, "/flow", rulesA10)
 	bd := bind(t, New(cli, "/flow"), datasource.Config{})
 	bd.waitFlow(t, "a:10")
@@ -483,8 +465,8 @@ func TestBindingCloseStopsSource(t *testing.T) {
 
 func TestWatchEndsWhenClientClosed(t *testing.T) {
 	t.Parallel()
-	srv := startServer(t)
-	cli := srv.client()
+	srv := etcdtest.Start(t)
+	cli := srv.NewClient()
 	put(t, cli, "/k", "v1")
 	rec := &recorder{}
 	done := make(chan error, 1)

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,38 +15,21 @@ import (
 
 	"github.com/sluice-go/sluice"
 	"github.com/sluice-go/sluice/datasource"
+	"github.com/sluice-go/sluice/datasource/datasourcetest"
 	"github.com/sluice-go/sluice/datasource/file"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 // recorder is a datasource.Handler that keeps what it is given.
-type recorder struct {
-	mu      sync.Mutex
-	updates []datasource.Update
-	errs    []error
-}
-
-func (r *recorder) Update(u datasource.Update) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.updates = append(r.updates, u)
-}
-
-func (r *recorder) Error(err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errs = append(r.errs, err)
-}
+type recorder struct{ datasourcetest.Recorder }
 
 // states returns each delivery as its data, or "<deleted>". It leaves out
 // empty reads: os.WriteFile truncates before it writes, and a read may
 // land in between (no test writes an empty file on purpose).
 func (r *recorder) states() []string {
-	r.mu.Lock()
-	defer r.mu.Unlock()
 	out := []string{}
-	for _, u := range r.updates {
+	for _, u := range r.Updates() {
 		switch {
 		case u.Deleted:
 			out = append(out, "<deleted>")
@@ -58,11 +40,7 @@ func (r *recorder) states() []string {
 	return out
 }
 
-func (r *recorder) errors() []error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]error(nil), r.errs...)
-}
+func (r *recorder) errors() []error { return r.Errors() }
 
 // watch runs src.Watch until the test ends, and checks it returns
 // context.Canceled promptly.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/sluice-go/sluice"
 	"github.com/sluice-go/sluice/datasource"
+	"github.com/sluice-go/sluice/datasource/datasourcetest"
 	"github.com/sluice-go/sluice/datasource/nacos"
 	"github.com/sluice-go/sluice/datasource/nacos/nacostest"
 )
@@ -226,29 +227,9 @@ func ourGoroutines() []string {
 	return ours
 }
 
-type recorder struct {
-	mu      sync.Mutex
-	updates []datasource.Update
-	errs    []error
-}
+type recorder struct{ datasourcetest.Recorder }
 
-func (r *recorder) Update(u datasource.Update) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.updates = append(r.updates, u)
-}
-
-func (r *recorder) Error(err error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.errs = append(r.errs, err)
-}
-
-func (r *recorder) snapshot() ([]datasource.Update, []error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return append([]datasource.Update(nil), r.updates...), append([]error(nil), r.errs...)
-}
+func (r *recorder) snapshot() ([]datasource.Update, []error) { return r.Updates(), r.Errors() }
 
 // TestCancelStopsWatch is not parallel: it counts the goroutines running
 // code of package nacos, and parallel tests wait until it is done.

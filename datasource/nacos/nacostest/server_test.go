@@ -18,7 +18,6 @@ import (
 	"github.com/nacos-group/nacos-sdk-go/v2/vo"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
-	"go.uber.org/goleak"
 
 	"github.com/sluice-go/sluice/datasource/nacos/nacostest"
 )
@@ -52,33 +51,13 @@ func TestMain(m *testing.M) {
 	}
 	os.RemoveAll(tmpDir)
 	if code == 0 {
-		// An SDK client whose server is gone sleeps up to 5 s between
-		// reconnection attempts (rpc_client.go reconnect) before it sees it
-		// is shut down: give goleak that long.
-		err := goleak.Find(sdkGoroutines()...)
-		for deadline := time.Now().Add(12 * time.Second); err != nil && time.Now().Before(deadline); {
-			time.Sleep(200 * time.Millisecond)
-			err = goleak.Find(sdkGoroutines()...)
-		}
+		err := nacostest.FindLeaks()
 		if err != nil {
 			println("goleak:", err.Error())
 			code = 1
 		}
 	}
 	os.Exit(code)
-}
-
-// sdkGoroutines are the SDK's goroutines that outlive CloseClient.
-func sdkGoroutines() []goleak.Option {
-	return []goleak.Option{
-		// clients/config_client/config_client.go, asyncNotifyListenConfig:
-		// sends on the unbuffered listenExecute channel from a goroutine of
-		// its own; after CloseClient nothing receives, so it blocks forever.
-		goleak.IgnoreAnyFunction("github.com/nacos-group/nacos-sdk-go/v2/clients/config_client.(*ConfigClient).asyncNotifyListenConfig.func1"),
-		// gopkg.in/natefinch/lumberjack.v2 (the SDK's log file,
-		// common/logger/logger.go): the mill goroutine is never stopped.
-		goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"),
-	}
 }
 
 // newSDK builds a real SDK config client for srv, kept until TestMain ends.

@@ -1,7 +1,11 @@
-package etcd
+// Package etcdtest runs a real etcd server for tests: a single member on
+// loopback ports, in a data directory of its own, killed when the test
+// ends. It runs the etcd binary named by $ETCD_BIN, else etcd on $PATH
+// (Debian's etcd-server package provides it), and fails the test, never
+// skips it, when there is none.
+package etcdtest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -11,7 +15,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,8 +24,7 @@ import (
 )
 
 // etcdBinary finds the etcd server binary: $ETCD_BIN, else etcd on $PATH.
-// The tests need a real server and never skip without one.
-func etcdBinary(t *testing.T) string {
+func etcdBinary(t testing.TB) string {
 	t.Helper()
 	if bin := os.Getenv("ETCD_BIN"); bin != "" {
 		return bin
@@ -39,39 +41,45 @@ func etcdBinary(t *testing.T) string {
 	return ""
 }
 
-// server is a real single-member etcd cluster on loopback, in a data
-// directory of its own, killed when the test ends.
-type server struct {
-	t         *testing.T
+// Server is a real single-member etcd cluster on loopback.
+type Server struct {
+	t         testing.TB
 	bin, dir  string
 	clientURL string
 	peerURL   string
 
 	cmd    *exec.Cmd
 	exited chan struct{} // closed when cmd has been waited for
-	out    *syncBuffer
+	out    *os.File      // the process's output; an *os.File takes concurrent writes
 }
 
-// startServer starts an etcd on free ports and waits until it serves.
-func startServer(t *testing.T) *server {
+// Start starts an etcd on free loopback ports and waits until it serves
+// reads (up to 10 s). It is stopped when the test ends, and its output is
+// logged if the test failed.
+func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &server{t: t, bin: etcdBinary(t), out: &syncBuffer{}}
+	s := &Server{t: t, bin: etcdBinary(t)}
 	base := t.TempDir() // made before the cleanup below, so removed after it
+	out, err := os.Create(filepath.Join(base, "etcd.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.out = out
 	t.Cleanup(func() {
-		s.stop()
+		s.Stop()
 		if t.Failed() {
-			t.Logf("etcd output:\n%s", s.out.String())
+			t.Logf("etcd output:\n%s", s.output())
 		}
+		s.out.Close()
 	})
-	var err error
 	for attempt := 0; attempt < 5; attempt++ { // another process may take a port we picked
-		s.dir = filepath.Join(base, strconv.Itoa(attempt))
+		s.dir = filepath.Join(base, "data-"+strconv.Itoa(attempt))
 		s.clientURL = "http://" + freeAddr(t)
 		s.peerURL = "http://" + freeAddr(t)
 		if err = s.start(); err == nil {
 			return s
 		}
-		s.stop()
+		s.Stop()
 	}
 	t.Fatalf("etcd did not start: %v", err)
 	return nil
@@ -85,7 +93,7 @@ func dials(addr string) bool {
 	return err == nil
 }
 
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -97,7 +105,7 @@ func freeAddr(t *testing.T) string {
 
 // start runs the binary on s's ports and data directory and waits until a
 // read succeeds.
-func (s *server) start() error {
+func (s *Server) start() error {
 	cmd := exec.Command(s.bin,
 		"--name", "sluice-test",
 		"--data-dir", s.dir,
@@ -124,7 +132,7 @@ func (s *server) start() error {
 	for !dials(strings.TrimPrefix(s.clientURL, "http://")) {
 		select {
 		case <-s.exited:
-			return fmt.Errorf("etcd exited: %s", s.out.String())
+			return fmt.Errorf("etcd exited: %s", s.output())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -132,7 +140,7 @@ func (s *server) start() error {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
-	cli := s.client()
+	cli := s.NewClient()
 	defer cli.Close()
 	for {
 		ctx, cancel := context.WithTimeout(context.Background(), 250*time.Millisecond)
@@ -143,7 +151,7 @@ func (s *server) start() error {
 		}
 		select {
 		case <-s.exited:
-			return fmt.Errorf("etcd exited: %s", s.out.String())
+			return fmt.Errorf("etcd exited: %s", s.output())
 		default:
 		}
 		if time.Now().After(deadline) {
@@ -153,8 +161,12 @@ func (s *server) start() error {
 	}
 }
 
-// stop kills the server's process group and waits for it to exit.
-func (s *server) stop() {
+// Endpoint returns the server's client URL, such as "http://127.0.0.1:40123".
+func (s *Server) Endpoint() string { return s.clientURL }
+
+// Stop kills the server's process group and waits for it to exit. It does
+// nothing if the server is not running.
+func (s *Server) Stop() {
 	if s.cmd == nil {
 		return
 	}
@@ -163,21 +175,23 @@ func (s *server) stop() {
 	s.cmd = nil
 }
 
-// restart starts the server again on the same ports and data directory.
-func (s *server) restart() {
+// Restart starts the stopped server again on the same ports and data
+// directory, with the data it had, and waits until it serves.
+func (s *Server) Restart() {
 	s.t.Helper()
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		if err = s.start(); err == nil {
 			return
 		}
-		s.stop()
+		s.Stop()
 	}
 	s.t.Fatalf("etcd did not restart: %v", err)
 }
 
-// client returns a new client of the server; the caller closes it.
-func (s *server) client() *clientv3.Client {
+// NewClient returns a new client of the server, with a 2 s dial timeout
+// and no logging; the caller closes it.
+func (s *Server) NewClient() *clientv3.Client {
 	cli, err := clientv3.New(clientv3.Config{
 		Endpoints:   []string{s.clientURL},
 		DialTimeout: 2 * time.Second,
@@ -189,27 +203,18 @@ func (s *server) client() *clientv3.Client {
 	return cli
 }
 
-// testClient returns a client closed when the test ends.
-func (s *server) testClient() *clientv3.Client {
-	cli := s.client()
+// Client returns a new client of the server, closed when the test ends.
+func (s *Server) Client() *clientv3.Client {
+	cli := s.NewClient()
 	s.t.Cleanup(func() { cli.Close() })
 	return cli
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's output copiers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
+// output returns what the process has written so far.
+func (s *Server) output() string {
+	b, err := os.ReadFile(s.out.Name())
+	if err != nil {
+		return err.Error()
+	}
+	return string(b)
 }
