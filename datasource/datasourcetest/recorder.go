@@ -1,8 +1,13 @@
-// Package datasourcetest helps test a datasource.Source.
+// Package datasourcetest helps test a datasource.Source: a Handler that
+// records what it is given, and a Watch that runs a source for a test.
 package datasourcetest
 
 import (
+	"context"
+	"errors"
 	"sync"
+	"testing"
+	"time"
 
 	"github.com/sluice-go/sluice/datasource"
 )
@@ -41,4 +46,25 @@ func (r *Recorder) Errors() []error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]error(nil), r.errs...)
+}
+
+// Watch runs src.Watch with h on a goroutine of its own until the test
+// ends, then cancels it and fails the test unless Watch returns
+// context.Canceled within 5 s.
+func Watch(t testing.TB, src datasource.Source, h datasource.Handler) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- src.Watch(ctx, h) }()
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case err := <-done:
+			if !errors.Is(err, context.Canceled) {
+				t.Errorf("Watch returned %v, want context.Canceled", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Error("Watch did not return within 5 s of cancel")
+		}
+	})
 }

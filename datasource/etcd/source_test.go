@@ -81,24 +81,11 @@ func (r *recorder) states() []string {
 
 func (r *recorder) errors() []error { return r.Errors() }
 
-// watch runs src.Watch until the test ends, then checks that it returns
-// context.Canceled within a second of the cancel.
+// watch runs src.Watch until the test ends (see datasourcetest.Watch).
 func watch(t *testing.T, src *Source) *recorder {
 	t.Helper()
 	rec := &recorder{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Watch(ctx, rec) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			assert.ErrorIs(t, err, context.Canceled)
-		case <-time.After(time.Second):
-			t.Error("Watch did not return within 1 s of cancel")
-			<-done
-		}
-	})
+	datasourcetest.Watch(t, src, rec)
 	return rec
 }
 

@@ -42,25 +42,11 @@ func (r *recorder) states() []string {
 
 func (r *recorder) errors() []error { return r.Errors() }
 
-// watch runs src.Watch until the test ends, and checks it returns
-// context.Canceled promptly.
+// watch runs src.Watch until the test ends (see datasourcetest.Watch).
 func watch(t *testing.T, src *file.Source) *recorder {
 	t.Helper()
 	rec := &recorder{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Watch(ctx, rec) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if !errors.Is(err, context.Canceled) {
-				t.Errorf("Watch returned %v, want context.Canceled", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Error("Watch did not return within 5 s of cancel")
-		}
-	})
+	datasourcetest.Watch(t, src, rec)
 	return rec
 }
 
