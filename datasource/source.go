@@ -11,8 +11,10 @@ type Update struct {
 	// Deleted says the key no longer exists.
 	Deleted bool
 	// Version is the store's version of the key (etcd's mod revision), or 0
-	// where the store keeps none. It is for logs and Stats; a source never
-	// delivers a version older than one it has delivered.
+	// where the store keeps none. It is for logs and Stats. A source never
+	// delivers a version older than one it has delivered, unless the store
+	// itself went back (a cluster restored or replaced): it then reports
+	// that to Handler.Error first.
 	Version int64
 }
 

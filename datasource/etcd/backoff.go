@@ -23,19 +23,26 @@ func (b *backoff) next() time.Duration {
 		b.step = b.min
 	}
 	d := b.step/2 + rand.N(b.step/2+1)
-	b.step = min(2*b.step, b.max)
+	if b.step > b.max/2 { // 2*step would pass max, or overflow
+		b.step = b.max
+	} else {
+		b.step = min(2*b.step, b.max)
+	}
 	return d
 }
 
-// wait sleeps for the next wait, or until ctx is done; it reports whether
-// it slept the whole wait.
-func (b *backoff) wait(ctx context.Context) bool {
+// wait sleeps for the next wait, or until ctx is done or closed is closed
+// (the client's context: a closed client ends the wait at once); it reports
+// whether it slept the whole wait.
+func (b *backoff) wait(ctx context.Context, closed <-chan struct{}) bool {
 	t := time.NewTimer(b.next())
 	defer t.Stop()
 	select {
 	case <-t.C:
 		return true
 	case <-ctx.Done():
+		return false
+	case <-closed:
 		return false
 	}
 }

@@ -16,7 +16,16 @@
 // found no key, the store's revision at that read. A source never delivers
 // a revision that is not newer than the last one it delivered, so
 // duplicate and out-of-date events are dropped, and a deletion is not
-// delivered twice in a row.
+// delivered twice in a row. The one exception is a store whose revision
+// went back: a read from another cluster than before (its header's
+// cluster ID differs: a cluster replaced by a new one), or at a revision
+// below the last one delivered (a cluster restored from a snapshot without
+// --bump-revision). The source reports an error wrapping
+// ErrRevisionWentBack to the handler's Error, forgets what it delivered,
+// delivers what that read found as new (its Version may be lower than the
+// last), and watches from that read's revision on. Only reads detect it,
+// so with resync reads turned off it is noticed only at the next read
+// after trouble.
 //
 // Trouble is reported to the handler's Error and recovered from by reading
 // the key again and watching it anew: a watch whose history was compacted

@@ -116,9 +116,13 @@ func (s *Source) String() string { return "etcd " + s.key }
 // for a read that found no key, the store's revision at that read. Trouble
 // is reported to h.Error and Watch reads and watches the key again, after a
 // backoff (see the package doc); a read that finds the revision already
-// delivered delivers nothing. Watch returns an error of its own only for
-// a nil client or an empty key, at once, and for a client closed while it
-// runs.
+// delivered delivers nothing. The one exception to newer revisions is a
+// store whose revision went back (a read from another cluster, or at a
+// revision below the last delivered): Watch reports an error wrapping
+// ErrRevisionWentBack to h.Error, delivers what that read found as new,
+// and watches from that read's revision on. Watch returns an error of its
+// own only for a nil client or an empty key, at once, and for a client
+// closed while it runs.
 func (s *Source) Watch(ctx context.Context, h datasource.Handler) error {
 	if s.client == nil {
 		return errors.New("etcd: New was given a nil client")
@@ -140,8 +144,11 @@ func (s *Source) Watch(ctx context.Context, h datasource.Handler) error {
 			return fmt.Errorf("etcd: the client was closed: %w", err)
 		}
 		h.Error(err)
-		if !f.bo.wait(ctx) {
-			return ctx.Err()
+		if !f.bo.wait(ctx, s.client.Ctx().Done()) {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return fmt.Errorf("etcd: the client was closed: %w", err)
 		}
 	}
 }
@@ -158,15 +165,28 @@ type follower struct {
 // follow reads the key, delivers it if it is news, and watches it from the
 // revision after the read, until trouble, which it returns, or ctx is done.
 func (f *follower) follow(ctx context.Context) error {
-	rev, err := f.read(ctx)
+	rev, _, err := f.read(ctx)
 	if err != nil {
 		return err
 	}
-	// The watch's own context, cancelled when follow returns, so that the
+	for {
+		// A resync read that found the store gone back returns its
+		// revision: the watch is opened again after it.
+		if rev, err = f.watch(ctx, rev); err != nil {
+			return err
+		}
+	}
+}
+
+// watch watches the key from the revision after rev, with resync reads,
+// until trouble, which it returns, or ctx is done, or a resync read finds
+// that the store's revision went back, when it returns that read's revision.
+func (f *follower) watch(ctx context.Context, rev int64) (int64, error) {
+	// The watch's own context, cancelled when watch returns, so that the
 	// client drops the watch. Opening a watch blocks for as long as the
 	// client cannot reach a server, so it is opened on a goroutine of its
-	// own, and follow goes on with its resync reads meanwhile; once the
-	// context is cancelled, opening returns at once, and follow waits for it.
+	// own, and watch goes on with its resync reads meanwhile; once the
+	// context is cancelled, opening returns at once, and watch waits for it.
 	wctx, cancel := context.WithCancel(clientv3.WithRequireLeader(ctx))
 	opened := make(chan clientv3.WatchChan, 1)
 	go func() {
@@ -189,22 +209,25 @@ func (f *follower) follow(ctx context.Context) error {
 	for {
 		select {
 		case <-ctx.Done():
-			return ctx.Err()
+			return 0, ctx.Err()
 		case wch = <-openc:
 			openc = nil
 		case resp, ok := <-wch:
 			if !ok {
-				return errors.New("etcd: watch channel closed")
+				return 0, errors.New("etcd: watch channel closed")
 			}
+			// Err is set for every response that ends the watch: one
+			// whose history was compacted, one the server cancelled, one
+			// after the stream closed.
 			if err := resp.Err(); err != nil {
-				if resp.CompactRevision != 0 {
-					return fmt.Errorf("etcd: watch from revision %d: history compacted up to revision %d: %w",
+				switch {
+				case resp.CompactRevision != 0:
+					return 0, fmt.Errorf("etcd: watch from revision %d: history compacted up to revision %d: %w",
 						rev+1, resp.CompactRevision, err)
+				case resp.Canceled:
+					return 0, fmt.Errorf("etcd: watch cancelled by the server: %w", err)
 				}
-				return fmt.Errorf("etcd: watch: %w", err)
-			}
-			if resp.Canceled {
-				return errors.New("etcd: watch cancelled by the server")
+				return 0, fmt.Errorf("etcd: watch: %w", err)
 			}
 			if resp.Created {
 				f.bo.reset()
@@ -217,21 +240,31 @@ func (f *follower) follow(ctx context.Context) error {
 				}
 			}
 		case <-resync:
-			if _, err := f.read(ctx); err != nil {
-				return err
+			rrev, back, err := f.read(ctx)
+			if err != nil {
+				return 0, err
+			}
+			if back {
+				return rrev, nil
 			}
 		}
 	}
 }
 
 // read reads the key, delivers it if it is news, and returns the store's
-// revision at the read.
-func (f *follower) read(ctx context.Context) (int64, error) {
+// revision at the read. If the read shows that the store's revision went
+// back (see tracker.check), read reports it to the handler, delivers the
+// state it read as new, and says so.
+func (f *follower) read(ctx context.Context) (rev int64, back bool, err error) {
 	rctx, cancel := context.WithTimeout(ctx, f.s.timeout)
 	defer cancel()
 	resp, err := f.s.client.Get(rctx, f.s.key)
 	if err != nil {
-		return 0, fmt.Errorf("etcd: read: %w", err)
+		return 0, false, fmt.Errorf("etcd: read: %w", err)
+	}
+	if err := f.last.check(resp.Header.ClusterId, resp.Header.Revision); err != nil {
+		f.h.Error(err)
+		back = true
 	}
 	if len(resp.Kvs) == 0 {
 		f.deliver(resp.Header.Revision, true, nil)
@@ -242,7 +275,7 @@ func (f *follower) read(ctx context.Context) (int64, error) {
 	if f.s.testAfterRead != nil {
 		f.s.testAfterRead()
 	}
-	return resp.Header.Revision, nil
+	return resp.Header.Revision, back, nil
 }
 
 // deliver hands the key's state at rev to the handler if it is news.

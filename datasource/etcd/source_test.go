@@ -45,11 +45,21 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 func put(t *testing.T, cli *clientv3.Client, key, val string) int64 {
 	t.Helper()
+	rev, err := putErr(cli, key, val)
+	require.NoError(t, err)
+	return rev
+}
+
+// putErr puts val at key and returns the revision of the put. It does not
+// touch a testing.T, so it can run off the test's goroutine.
+func putErr(cli *clientv3.Client, key, val string) (int64, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	resp, err := cli.Put(ctx, key, val)
-	require.NoError(t, err)
-	return resp.Header.Revision
+	if err != nil {
+		return 0, err
+	}
+	return resp.Header.Revision, nil
 }
 
 func del(t *testing.T, cli *clientv3.Client, key string) int64 {
@@ -370,17 +380,32 @@ func TestCompaction(t *testing.T) {
 	put(t, cli, "/flow", rulesA10)
 	src := New(cli, "/flow", WithBackoff(10*time.Millisecond, 100*time.Millisecond))
 	var once sync.Once
-	src.testAfterRead = func() { // the first read, before the first watch
+	hookErr := make(chan error, 1) // what the hook, on Watch's goroutine, did
+	// The hook runs after the first read, before the first watch.
+	src.testAfterRead = func() {
 		once.Do(func() {
-			put(t, cli, "/flow", rulesB5)
-			last := put(t, cli, "/flow", rulesA20)
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			_, err := cli.Compact(ctx, last)
-			assert.NoError(t, err)
+			hookErr <- func() error {
+				if _, err := putErr(cli, "/flow", rulesB5); err != nil {
+					return err
+				}
+				last, err := putErr(cli, "/flow", rulesA20)
+				if err != nil {
+					return err
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+				defer cancel()
+				_, err = cli.Compact(ctx, last)
+				return err
+			}()
 		})
 	}
 	bd := bind(t, src, datasource.Config{})
+	select {
+	case err := <-hookErr:
+		require.NoError(t, err, "putting and compacting in the hook")
+	case <-time.After(5 * time.Second):
+		t.Fatal("the hook did not run within 5 s")
+	}
 	bd.waitFlow(t, "a:20")
 	st := bd.b.Stats()
 	assert.EqualValues(t, 2, st.Loads, "a:10 then a:20; b:5 was compacted away unseen")
@@ -441,11 +466,16 @@ func TestBindingCloseStopsSource(t *testing.T) {
 	put(t, cli, "/flow", rulesA10)
 	bd := bind(t, New(cli, "/flow"), datasource.Config{})
 	bd.waitFlow(t, "a:10")
+	control := watch(t, New(cli, "/flow")) // a source still watching the key
+	eventually(t, "the control's first delivery", func() bool { return len(control.states()) == 1 })
 	start := time.Now()
 	require.NoError(t, bd.b.Close())
 	assert.Less(t, time.Since(start), time.Second)
 	// Close has waited for Watch to return: nothing runs that could load.
+	// By the time the control has the change, a binding still watching
+	// would have it too.
 	put(t, cli, "/flow", rulesB5)
+	eventually(t, "the control's delivery of the change", func() bool { return len(control.states()) == 2 })
 	assert.Equal(t, "a:10", bd.flow(), "a closed binding loads nothing more; its rules stay")
 	assert.EqualValues(t, 1, bd.b.Stats().Loads)
 }
@@ -465,5 +495,79 @@ func TestWatchEndsWhenClientClosed(t *testing.T) {
 		assert.ErrorContains(t, err, "client was closed")
 	case <-time.After(2 * time.Second):
 		t.Fatal("Watch did not return within 2 s of the client's Close")
+	}
+}
+
+// TestWatchEndsWhenClientClosedInBackoff closes the client while Watch
+// waits out an hour's backoff: Watch returns at once.
+func TestWatchEndsWhenClientClosedInBackoff(t *testing.T) {
+	t.Parallel()
+	srv := etcdtest.Start(t)
+	cli := srv.NewClient()
+	defer cli.Close()
+	srv.Stop()
+	rec := &recorder{}
+	done := make(chan error, 1)
+	src := New(cli, "/k", WithRequestTimeout(10*time.Millisecond), WithBackoff(time.Hour, time.Hour))
+	go func() { done <- src.Watch(context.Background(), rec) }()
+	eventually(t, "a failed read reported", func() bool { return len(rec.errors()) > 0 }) // Watch is in its backoff
+	cli.Close()
+	select {
+	case err := <-done:
+		assert.ErrorContains(t, err, "client was closed")
+	case <-time.After(time.Second):
+		t.Fatal("Watch did not return within 1 s of the client's Close")
+	}
+}
+
+// TestStoreWentBack replaces the server, mid-watch, by one with a fresh
+// data directory on the same client port, whose revisions start again
+// from 1: the source reports it and delivers the new store's state and
+// changes, though their revisions are below the ones it delivered before.
+func TestStoreWentBack(t *testing.T) {
+	t.Parallel()
+	for _, tc := range []struct {
+		name    string
+		restart func(*etcdtest.Server)
+		why     string // what the error says
+	}{
+		{"same cluster, revision below", (*etcdtest.Server).Wipe, "below revision"},
+		{"another cluster", (*etcdtest.Server).Replace, "no longer from cluster"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			srv := etcdtest.Start(t)
+			cli := srv.Client()
+			var old int64
+			for i := 0; i < 10; i++ {
+				old = put(t, cli, "/k", "old")
+			}
+			rec := watch(t, New(cli, "/k", fast...))
+			eventually(t, "the first delivery", func() bool { return len(rec.states()) == 1 })
+			require.Equal(t, []string{"old@" + fmt.Sprint(old)}, rec.states())
+
+			tc.restart(srv)
+			r1 := put(t, cli, "/k", "new")
+			require.Less(t, r1, old, "the new store's revision is lower")
+			wantNew := "new@" + fmt.Sprint(r1)
+			eventually(t, "the new store's value delivered", func() bool {
+				st := rec.states()
+				return st[len(st)-1] == wantNew
+			})
+			var back []error
+			for _, err := range rec.errors() {
+				if errors.Is(err, ErrRevisionWentBack) {
+					back = append(back, err)
+				}
+			}
+			require.Len(t, back, 1, "errors: %v", rec.errors())
+			assert.ErrorContains(t, back[0], tc.why)
+
+			r2 := put(t, cli, "/k", "newer") // followed on from there
+			eventually(t, "the next change delivered", func() bool {
+				st := rec.states()
+				return st[len(st)-1] == "newer@"+fmt.Sprint(r2)
+			})
+		})
 	}
 }

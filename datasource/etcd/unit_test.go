@@ -2,6 +2,7 @@ package etcd
 
 import (
 	"context"
+	"math"
 	"testing"
 	"time"
 
@@ -65,11 +66,62 @@ func TestBackoffWaitHonoursContext(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(20*time.Millisecond, cancel)
 	start := time.Now()
-	assert.False(t, b.wait(ctx))
+	assert.False(t, b.wait(ctx, nil))
+	assert.Less(t, time.Since(start), time.Second)
+
+	closed := make(chan struct{})
+	time.AfterFunc(20*time.Millisecond, func() { close(closed) })
+	start = time.Now()
+	assert.False(t, b.wait(context.Background(), closed), "a closed client ends the wait")
 	assert.Less(t, time.Since(start), time.Second)
 
 	b = backoff{min: time.Millisecond, max: time.Millisecond}
-	assert.True(t, b.wait(context.Background()))
+	assert.True(t, b.wait(context.Background(), make(chan struct{})))
+}
+
+// TestBackoffNearMaxDuration: doubling a step near the largest duration
+// stays at max instead of overflowing.
+func TestBackoffNearMaxDuration(t *testing.T) {
+	b := backoff{min: time.Second, max: math.MaxInt64}
+	prev := time.Duration(0)
+	for i := 0; i < 100; i++ {
+		b.next()
+		require.GreaterOrEqual(t, b.step, prev, "step %d went from %v to %v", i, prev, b.step)
+		prev = b.step
+	}
+	assert.Equal(t, time.Duration(math.MaxInt64), b.step)
+	d := b.next()
+	assert.True(t, d >= math.MaxInt64/2, "wait at max: %v", d)
+}
+
+func TestTrackerCheck(t *testing.T) {
+	var tr tracker
+	require.NoError(t, tr.check(1, 9))
+	require.True(t, tr.next(9, false))
+	require.NoError(t, tr.check(1, 9), "the same revision again")
+	require.False(t, tr.next(9, false))
+	require.NoError(t, tr.check(1, 12), "a newer revision")
+	require.True(t, tr.next(12, true))
+
+	// The revision went back: reported, and the state at it is news.
+	err := tr.check(1, 3)
+	require.ErrorIs(t, err, ErrRevisionWentBack)
+	assert.ErrorContains(t, err, "revision 3, below revision 12")
+	assert.True(t, tr.next(3, true), "a deletion after a deletion, at a lower revision, is delivered after the reset")
+	assert.True(t, tr.next(4, false))
+	require.NoError(t, tr.check(1, 5), "followed on from the reset")
+	assert.True(t, tr.next(5, true))
+
+	// Another cluster, even at a newer revision: reported and reset.
+	err = tr.check(2, 40)
+	require.ErrorIs(t, err, ErrRevisionWentBack)
+	assert.ErrorContains(t, err, "cluster 2, no longer from cluster 1")
+	assert.True(t, tr.next(40, true), "a deletion after a deletion is delivered after the reset")
+	require.NoError(t, tr.check(2, 40), "the new cluster is remembered")
+	assert.False(t, tr.next(40, true))
+
+	var fresh tracker
+	require.NoError(t, fresh.check(7, 1), "the first read reports nothing")
 }
 
 func TestOptions(t *testing.T) {

@@ -45,6 +45,9 @@ func etcdBinary(t testing.TB) string {
 type Server struct {
 	t         testing.TB
 	bin, dir  string
+	base      string // the test's directory, holding data directories and the log
+	token     string // the initial cluster token: the cluster ID follows from it
+	fresh     int    // data directories made by Wipe and Replace so far
 	clientURL string
 	peerURL   string
 
@@ -58,13 +61,13 @@ type Server struct {
 // logged if the test failed.
 func Start(t testing.TB) *Server {
 	t.Helper()
-	s := &Server{t: t, bin: etcdBinary(t)}
+	s := &Server{t: t, bin: etcdBinary(t), token: "sluice-test"}
 	base := t.TempDir() // made before the cleanup below, so removed after it
 	out, err := os.Create(filepath.Join(base, "etcd.log"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.out = out
+	s.out, s.base = out, base
 	t.Cleanup(func() {
 		s.Stop()
 		if t.Failed() {
@@ -115,6 +118,7 @@ func (s *Server) start() error {
 		"--initial-advertise-peer-urls", s.peerURL,
 		"--initial-cluster", "sluice-test="+s.peerURL,
 		"--initial-cluster-state", "new", // ignored on a restart: the data directory says
+		"--initial-cluster-token", s.token, // ignored on a restart too
 		"--heartbeat-interval", "25", "--election-timeout", "250", // one member: elect fast
 		"--logger", "zap", "--log-level", "warn")
 	cmd.Env = []string{"PATH=" + os.Getenv("PATH")} // no ETCD_* from the environment
@@ -187,6 +191,30 @@ func (s *Server) Restart() {
 		s.Stop()
 	}
 	s.t.Fatalf("etcd did not restart: %v", err)
+}
+
+// Wipe stops the server and starts it again on the same ports with a
+// fresh, empty data directory, as a cluster restored from an empty
+// snapshot without --bump-revision: the cluster ID is the same as before,
+// and the store's revision starts again from 1. It waits until the server
+// serves. Clients of the server reconnect to it.
+func (s *Server) Wipe() {
+	s.t.Helper()
+	s.fresh++
+	s.dir = filepath.Join(s.base, "wiped-"+strconv.Itoa(s.fresh))
+	s.Stop()
+	s.Restart()
+}
+
+// Replace stops the server and starts a new cluster in its place: on the
+// same ports, with a fresh, empty data directory and another cluster token,
+// so that its cluster ID differs and its revision starts again from 1. It
+// waits until the server serves. Clients of the server reconnect to it.
+func (s *Server) Replace() {
+	s.t.Helper()
+	s.fresh++
+	s.token = "sluice-test-" + strconv.Itoa(s.fresh)
+	s.Wipe()
 }
 
 // NewClient returns a new client of the server, with a 2 s dial timeout
