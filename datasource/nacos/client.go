@@ -199,7 +199,16 @@ func (c *Client) Namespace() string { return c.namespace }
 // for them (a Watch in the middle of a read returns when the read does,
 // within Config.Timeout). Then, for a client built by NewClient, it closes
 // the SDK client and removes the temporary Dir. Close is safe to call more
-// than once; later calls return nil.
+// than once; later calls return nil. Because it waits for the Watches, it
+// must not be called from a Handler, or from a datasource.Binding's OnLoad
+// or OnError, of a Watch on the client: it would wait for the Watch that
+// is calling it.
+//
+// The SDK does not stop all its goroutines in CloseClient: some, started
+// by asyncNotifyListenConfig (clients/config_client/config_client.go) to
+// wake its listen loop, stay blocked once that loop has ended. A process
+// should therefore not create and close clients over and over; keep one
+// client for the life of the process.
 //
 // The SDK's CloseClient is not safe while other SDK clients of the process
 // are busy: RpcClient.Shutdown (common/remote/rpc/rpc_client.go) deletes
@@ -230,10 +239,7 @@ func (c *Client) Close() error {
 
 // watch is the state a running Watch shares with the SDK's listener.
 type watch struct {
-	mu      sync.Mutex
-	content string        // the content the listener last reported
-	have    bool          // content is set
-	hint    chan struct{} // capacity 1: the listener reported something
+	hint chan struct{} // capacity 1: the listener reported a change
 }
 
 // register makes w the watch of key, or fails if there is one already.
@@ -261,35 +267,25 @@ func (c *Client) unregister(key string, w *watch) {
 	c.active.Done()
 }
 
-// listener returns the SDK listener for key. It hands what the SDK reports
-// to the Watch of key running at that moment, if any, and never blocks, so
+// listener returns the SDK listener for key. It tells the Watch of key
+// running at that moment, if any, that the config changed (not the content
+// the SDK reports, which may be older than what the Watch has delivered:
+// the SDK calls each listener on a goroutine of its own), and never blocks, so
 // the SDK's goroutine that calls it ends at once. It goes by key, not by
 // Watch, because the SDK may keep a listener registered after
 // CancelListenConfig (a listen round in progress writes back the entries it
 // read) and then reuse it for the next ListenConfig of the same config.
 func (c *Client) listener(key string) func(namespace, group, dataID, data string) {
-	return func(_, _, _, data string) {
+	return func(_, _, _, _ string) {
 		c.mu.Lock()
 		w := c.watches[key]
 		c.mu.Unlock()
 		if w == nil {
 			return
 		}
-		w.mu.Lock()
-		w.content, w.have = data, true
-		w.mu.Unlock()
 		select {
 		case w.hint <- struct{}{}:
 		default:
 		}
 	}
-}
-
-// take returns what the listener last reported.
-func (w *watch) take() (string, bool) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	content, have := w.content, w.have
-	w.have = false
-	return content, have
 }

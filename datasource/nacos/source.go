@@ -28,10 +28,13 @@ type Option func(*Source)
 // listening to it. It is the upper bound on how late Watch sees a change
 // whose notification the SDK lost (see the package doc); it is also the
 // pause between retries after a failed read, which start at 500 ms and
-// double up to it. d <= 0 means DefaultReconcileInterval. The SDK lets a
-// process read one config at most 5 times a second
-// (clients/config_client/limiter.go), its own reads included, so an
-// interval under a second or so buys nothing.
+// double up to it. d <= 0 means DefaultReconcileInterval.
+//
+// Each reconcile and each change the SDK's listener reports costs Watch a
+// GetConfig, and the SDK lets a process read one config at most 5 times a
+// second (clients/config_client/limiter.go), its own reads included; a read
+// over that limit fails and is retried. So an interval under a second or so
+// buys nothing, and eats into what the listener's reads may use.
 func WithReconcileInterval(d time.Duration) Option {
 	return func(s *Source) {
 		if d > 0 {
@@ -87,14 +90,19 @@ func (s *Source) String() string {
 // changes: a read that finds what it delivered last delivers nothing.
 //
 // Watch registers an SDK listener first; the SDK calls it from goroutines
-// of its own, and it only hands the content to Watch, which then reads the
-// config to deliver the newest state (or, if that read fails, the content
-// handed over), so every call to h is made from the goroutine that called
-// Watch. Besides, Watch reads the config every reconcile interval (see
-// WithReconcileInterval). A failed read is reported to h.Error and retried;
-// Watch goes on. The SDK registers a new listener with the server on its
-// next 5 s tick, so a change in the first seconds is seen by that round or
-// the reconcile read, not pushed.
+// of its own, and it only tells Watch that the config changed. Watch then
+// reads the config and delivers what the read finds, so every call to h is
+// made from the goroutine that called Watch. The content the SDK hands the
+// listener is never delivered: the SDK runs each call of the listener on a
+// goroutine of its own, so that content may be older than what Watch has
+// delivered already. Besides, Watch reads the config every reconcile
+// interval (see WithReconcileInterval). A failed read, whether a listener's
+// or a reconcile's, is reported to h.Error and retried after a pause that
+// starts at 500 ms and doubles up to the reconcile interval, so a change
+// the listener reported is delivered as soon as a read succeeds; Watch goes
+// on. The SDK registers a new listener with the server on its next 5 s
+// tick, so a change in the first seconds is seen by that round or the
+// reconcile read, not pushed.
 //
 // Watch returns ErrWatched at once if the config is already watched through
 // the same Client, ErrClosed when the Client is closed, and an error for a
@@ -164,12 +172,8 @@ func (s *Source) Watch(ctx context.Context, h datasource.Handler) error {
 		case <-timer.C:
 			timer.Reset(next(read()))
 		case <-w.hint:
-			content, have := w.take()
-			if !have {
-				continue
-			}
-			if !read() {
-				deliver(content)
+			if !read() { // retry soon, not at the next reconcile
+				timer.Reset(next(false))
 			}
 		}
 	}

@@ -70,7 +70,9 @@ func TestInitialLoad(t *testing.T) {
 	be.httpPublish(t, id, rules10)
 	eng, b := bind(t, be.client(t), id, datasource.Config{}, quick)
 	require.NoError(t, wait(t, b))
-	assert.Equal(t, 10.0, threshold(eng))
+	// A real Nacos may serve a read that lags the publish: the first read
+	// may find nothing, and the reconcile read the rules.
+	eventually(t, "rules loaded", func() bool { return threshold(eng) == 10 })
 	assert.Equal(t, uint64(1), b.Stats().Loads)
 }
 
@@ -207,7 +209,10 @@ func settle(t *testing.T, srv *nacostest.Server, id string) {
 }
 
 // ourGoroutines returns the stacks of goroutines running code of package
-// nacos (not its tests).
+// nacos (not its tests), but for the SDK's goroutines that call a Client's
+// listener: the SDK starts one per call (config_client.go, executeListener)
+// and they may still be running one from an earlier Watch or test; the
+// listener never blocks.
 func ourGoroutines() []string {
 	buf := make([]byte, 1<<20)
 	for {
@@ -220,7 +225,8 @@ func ourGoroutines() []string {
 	}
 	var ours []string
 	for _, g := range strings.Split(string(buf), "\n\n") {
-		if strings.Contains(g, "sluice-go/sluice/datasource/nacos.") {
+		if strings.Contains(g, "sluice-go/sluice/datasource/nacos.") &&
+			!strings.Contains(g, "sluice-go/sluice/datasource/nacos.(*Client).listener.func1") {
 			ours = append(ours, g)
 		}
 	}
@@ -230,6 +236,29 @@ func ourGoroutines() []string {
 type recorder struct{ datasourcetest.Recorder }
 
 func (r *recorder) snapshot() ([]datasource.Update, []error) { return r.Updates(), r.Errors() }
+
+// lastData returns the payload of the last update r recorded, "" if none.
+func lastData(r *recorder) string {
+	u := r.Updates()
+	if len(u) == 0 {
+		return ""
+	}
+	return string(u[len(u)-1].Data)
+}
+
+// never polls cond for d and fails the test if it holds meanwhile.
+func never(t *testing.T, what string, d time.Duration, cond func() bool) {
+	t.Helper()
+	for deadline := time.Now().Add(d); time.Now().Before(deadline); {
+		if cond() {
+			t.Fatalf("happened: %s", what)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	if cond() {
+		t.Fatalf("happened: %s", what)
+	}
+}
 
 // TestCancelStopsWatch is not parallel: it counts the goroutines running
 // code of package nacos, and parallel tests wait until it is done.
@@ -246,7 +275,7 @@ func TestCancelStopsWatch(t *testing.T) {
 	rec := &recorder{}
 	done := make(chan error, 1)
 	go func() { done <- src.Watch(ctx, rec) }()
-	eventually(t, "initial update", func() bool { u, _ := rec.snapshot(); return len(u) == 1 })
+	eventually(t, "initial update", func() bool { return lastData(rec) == rules10 })
 
 	// A second Watch of the same config through the same client is refused.
 	assert.ErrorIs(t, src.Watch(context.Background(), &recorder{}), nacos.ErrWatched)
@@ -259,17 +288,22 @@ func TestCancelStopsWatch(t *testing.T) {
 		t.Fatal("Watch did not return")
 	}
 	assert.Empty(t, ourGoroutines(), "no goroutine of package nacos after Watch returned")
-
-	// A change now reaches no one, and the config can be watched again.
-	be.httpPublish(t, id, rules(11))
 	u, _ := rec.snapshot()
-	assert.Len(t, u, 1)
+	returned := len(u)
+
+	// The config can be watched again, and a change now reaches only the
+	// new Watch.
+	be.httpPublish(t, id, rules(11))
 	ctx2, cancel2 := context.WithCancel(context.Background())
 	rec2 := &recorder{}
 	go func() { done <- src.Watch(ctx2, rec2) }()
-	eventually(t, "watched again", func() bool {
-		u, _ := rec2.snapshot()
-		return len(u) == 1 && string(u[0].Data) == rules(11)
+	eventually(t, "watched again", func() bool { return lastData(rec2) == rules(11) })
+	// The change is readable now (the new Watch read it): a Watch that went
+	// on running would deliver it by its next reconcile read, within the
+	// reconcile interval (quick, 2 s).
+	never(t, "an update after Watch returned", 3*time.Second, func() bool {
+		u, _ := rec.snapshot()
+		return len(u) != returned
 	})
 	cancel2()
 	require.ErrorIs(t, <-done, context.Canceled)
@@ -283,11 +317,13 @@ type stub struct {
 	err      error
 	onChange func(namespace, group, dataID, data string)
 	cancels  int
+	reads    int // GetConfig calls
 }
 
 func (s *stub) GetConfig(vo.ConfigParam) (string, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.reads++
 	return s.content, s.err
 }
 func (s *stub) PublishConfig(vo.ConfigParam) (bool, error) { return false, errors.ErrUnsupported }
@@ -313,6 +349,24 @@ func (s *stub) set(content string, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.content, s.err = content, err
+}
+
+func (s *stub) readCount() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.reads
+}
+
+func (s *stub) listener() func(namespace, group, dataID, data string) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.onChange
+}
+
+// waitReads waits until the stub has served n reads in all.
+func (s *stub) waitReads(t *testing.T, n int) {
+	t.Helper()
+	eventually(t, strconv.Itoa(n)+" reads", func() bool { return s.readCount() >= n })
 }
 
 func TestWatchSemantics(t *testing.T) {
@@ -343,18 +397,23 @@ func TestWatchSemantics(t *testing.T) {
 	sdk.set("v1", nil)
 	eventually(t, "v1 by reconcile", func() bool { u, _ := rec.snapshot(); return len(u) == 2 })
 
-	// The listener hands content over; Watch reads to confirm, and falls
-	// back to what was handed over when the read fails.
+	// The listener hands over content that may be older than what was
+	// delivered (the SDK calls it on a goroutine per call); when Watch's
+	// read fails, that content is not delivered.
 	sdk.set("", errors.New("limited"))
-	sdk.mu.Lock()
-	on := sdk.onChange
-	sdk.mu.Unlock()
-	on("", "g", "d", "v2")
-	eventually(t, "v2 from the listener", func() bool { u, _ := rec.snapshot(); return len(u) == 3 })
+	_, errs := rec.snapshot()
+	reads := sdk.readCount()
+	on := sdk.listener()
+	on("", "g", "d", "v0")
+	sdk.waitReads(t, reads+2)
+	u, e := rec.snapshot()
+	assert.Len(t, u, 2, "a failed read delivers nothing")
+	assert.Greater(t, len(e), len(errs), "the failed read is reported")
+	sdk.set("v2", nil)
+	eventually(t, "v2 once reads succeed", func() bool { u, _ := rec.snapshot(); return len(u) == 3 })
 	u, _ = rec.snapshot()
 	assert.Equal(t, "v2", string(u[2].Data))
-	sdk.set("v2", nil)
-	time.Sleep(500 * time.Millisecond) // two reconcile reads of the same content
+	sdk.waitReads(t, sdk.readCount()+2) // reads of the same content
 	u, _ = rec.snapshot()
 	assert.Len(t, u, 3, "an unchanged read delivers nothing")
 
@@ -363,17 +422,71 @@ func TestWatchSemantics(t *testing.T) {
 	sdk.mu.Lock()
 	assert.Equal(t, 1, sdk.cancels, "listener cancelled")
 	sdk.mu.Unlock()
-	on("", "g", "d", "late") // a late call finds no Watch
+	// Late calls find no Watch and return at once: several, so that a
+	// listener that waited to hand a hint over would block on the second.
+	late := make(chan struct{})
+	go func() {
+		defer close(late)
+		for range 3 {
+			on("", "g", "d", "late")
+		}
+	}()
+	select {
+	case <-late:
+	case <-time.After(5 * time.Second):
+		t.Fatal("a late listener call blocked")
+	}
 	u, _ = rec.snapshot()
 	assert.Len(t, u, 3)
 
-	// Close ends a running Watch with ErrClosed; later Watches fail at once.
+	// The ended Watch left no registration behind: the config can be
+	// watched again. Close ends a running Watch with ErrClosed; later
+	// Watches fail at once.
 	go func() { done <- src.Watch(context.Background(), rec) }()
-	eventually(t, "watching", func() bool { u, _ := rec.snapshot(); return len(u) == 4 })
+	eventually(t, "watching", func() bool {
+		select {
+		case err := <-done:
+			t.Fatalf("Watch returned %v", err)
+		default:
+		}
+		u, _ := rec.snapshot()
+		return len(u) == 4
+	})
 	require.NoError(t, c.Close())
 	require.ErrorIs(t, <-done, nacos.ErrClosed)
 	assert.ErrorIs(t, src.Watch(context.Background(), rec), nacos.ErrClosed)
 	require.NoError(t, c.Close())
+}
+
+// TestHintReadFails: when the read a listener's hint triggers fails, Watch
+// delivers nothing (the content the SDK handed over may be stale) and reads
+// again soon, not at the next reconcile (an hour here).
+func TestHintReadFails(t *testing.T) {
+	t.Parallel()
+	sdk := &stub{content: "v1"}
+	c := nacos.Wrap(sdk)
+	src, err := nacos.NewSource(c, "d", "g", nacos.WithReconcileInterval(time.Hour))
+	require.NoError(t, err)
+	ctx, cancel := context.WithCancel(context.Background())
+	rec := &recorder{}
+	done := make(chan error, 1)
+	go func() { done <- src.Watch(ctx, rec) }()
+	eventually(t, "v1 delivered", func() bool { return lastData(rec) == "v1" })
+
+	sdk.set("", errors.New("limited"))
+	reads := sdk.readCount()
+	sdk.listener()("", "g", "d", "v0") // older than what was delivered
+	sdk.waitReads(t, reads+1)
+	eventually(t, "failed read reported", func() bool { _, e := rec.snapshot(); return len(e) == 1 })
+	u, _ := rec.snapshot()
+	assert.Len(t, u, 1, "the listener's content is not delivered")
+
+	sdk.set("v2", nil)
+	eventually(t, "v2 by the retry", func() bool { return lastData(rec) == "v2" })
+	u, _ = rec.snapshot()
+	assert.Len(t, u, 2)
+	cancel()
+	require.ErrorIs(t, <-done, context.Canceled)
 }
 
 func TestNewClientConfig(t *testing.T) {

@@ -12,8 +12,10 @@
 //	  --data-urlencode 'content=[{"resource":"a","threshold":10}]'
 //	curl -X DELETE 'http://127.0.0.1:8848/nacos/v1/cs/configs?dataId=sluice-flow-rules&group=DEFAULT_GROUP'
 //
-// A deleted config keeps the last rules in force. A change whose push the
-// SDK loses is seen by the next reconcile read, within -reconcile.
+// Each accepted change prints the flow rules then in force; a deleted config
+// prints that it is gone and keeps the last rules in force; a rejected
+// payload or trouble reaching Nacos prints the error. A change whose push
+// the SDK loses is seen by the next reconcile read, within -reconcile.
 package main
 
 import (
@@ -61,13 +63,11 @@ func run(ctx context.Context, w io.Writer, server nacos.Server, dataID, group st
 	eng := sluice.New()
 	defer eng.Close()
 
-	b, err := datasource.Start(ctx, eng, src, datasource.Config{
+	fmt.Fprintf(w, "watching %s (interrupt to stop)\n", src)
+	// Every line below is printed from the binding's goroutine, in order.
+	b, err := datasource.Start(ctx, eng, notingDeletes{src, w}, datasource.Config{
 		Kind: datasource.Flow,
-		OnLoad: func(u datasource.Update, inForce sluice.Rules) {
-			if u.Deleted {
-				fmt.Fprintf(w, "%s deleted: flow rules cleared\n", src)
-				return
-			}
+		OnLoad: func(_ datasource.Update, inForce sluice.Rules) {
 			fmt.Fprintf(w, "%s: %d flow rules in force:\n", src, len(inForce.Flow))
 			for _, r := range inForce.Flow {
 				fmt.Fprintf(w, "  resource=%s threshold=%v\n", r.Resource, r.Threshold)
@@ -78,7 +78,30 @@ func run(ctx context.Context, w io.Writer, server nacos.Server, dataID, group st
 	if err != nil {
 		return err
 	}
-	fmt.Fprintf(w, "watching %s (interrupt to stop)\n", src)
 	<-ctx.Done()
 	return b.Close()
+}
+
+// notingDeletes is a datasource.Source that prints each deletion its
+// Source delivers (a deletion keeps the rules in force, so OnLoad does not
+// see it) before passing it on.
+type notingDeletes struct {
+	datasource.Source
+	out io.Writer
+}
+
+func (s notingDeletes) Watch(ctx context.Context, h datasource.Handler) error {
+	return s.Source.Watch(ctx, deletionPrinter{h, s})
+}
+
+type deletionPrinter struct {
+	datasource.Handler
+	s notingDeletes
+}
+
+func (p deletionPrinter) Update(u datasource.Update) {
+	if u.Deleted {
+		fmt.Fprintf(p.s.out, "%s does not exist; the flow rules in force stay\n", p.s)
+	}
+	p.Handler.Update(u)
 }

@@ -64,6 +64,11 @@ func TestRun(t *testing.T) {
 	require(srv.Publish("sluice-flow-rules", "", `[{"resource":"a","threshold":25}]`))
 	eventually(t, "published change printed", func() bool { return strings.Contains(out.String(), "threshold=25") })
 
+	require(srv.Remove("sluice-flow-rules", ""))
+	eventually(t, "deletion printed", func() bool {
+		return strings.Contains(out.String(), "sluice-flow-rules does not exist; the flow rules in force stay")
+	})
+
 	cancel()
 	select {
 	case err := <-done:

@@ -135,13 +135,12 @@ func (s *Server) handle(conn string, p *nacosgrpc.Payload) rpc_response.IRespons
 			return &rpc_response.ConfigPublishResponse{Response: fail(rid, codeFail, err.Error())}
 		}
 		s.mu.Lock()
+		defer s.mu.Unlock()
 		if r.CasMd5 != "" && s.md5Locked(k) != r.CasMd5 {
-			s.mu.Unlock()
 			return &rpc_response.ConfigPublishResponse{Response: fail(rid, codeFail,
 				"Cas publish fail, server md5 may have changed.")}
 		}
-		s.mu.Unlock()
-		s.put(k, r.Content)
+		s.putLocked(k, r.Content) // checked and stored under one lock
 		return &rpc_response.ConfigPublishResponse{Response: ok(rid)}
 
 	case constant.CONFIG_REMOVE_REQUEST_NAME:

@@ -17,7 +17,9 @@ func (s *Server) httpHandler() http.Handler {
 	return mux
 }
 
-// params merges the query and, for POST, PUT and DELETE, a form body.
+// params merges the query and, for POST, PUT and PATCH, a form body (as
+// Request.ParseForm does). A DELETE's parameters are read from the query
+// only, as Nacos's HTTP API takes them (curl -X DELETE '...?dataId=...').
 func params(r *http.Request) (url.Values, error) {
 	if err := r.ParseForm(); err != nil {
 		return nil, err

@@ -321,6 +321,11 @@ func md5Hex(s string) string {
 func (s *Server) put(k key, content string) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	s.putLocked(k, content)
+}
+
+// putLocked is put with s.mu held.
+func (s *Server) putLocked(k key, content string) {
 	s.store[k] = entry{content: content, md5: md5Hex(content), modified: time.Now().UnixMilli()}
 	s.notifyLocked(k)
 }
