@@ -34,6 +34,11 @@ type Config struct {
 	// engine's rules taken just after the load. It runs as OnError does,
 	// under the same restrictions.
 	OnLoad func(u Update, inForce sluice.Rules)
+	// OnDelete, if set, is called with each delivery saying the key does
+	// not exist (missing from the start, or deleted), after the binding
+	// has handled it (and after OnLoad, if ClearOnDelete cleared rules).
+	// It runs as OnError does, under the same restrictions.
+	OnDelete func(u Update)
 	// Logger logs loads (Info), deletions and errors (Warn). Nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -248,16 +253,18 @@ func (b *Binding) deleted(u Update) error {
 	switch {
 	case !seen: // missing from the start, or deleted twice: nothing to do
 		b.log.Info("datasource: key missing; no rules from it", "source", b.name, "kind", b.cfg.Kind)
-		return nil
 	case !b.cfg.ClearOnDelete:
 		b.log.Warn("datasource: key deleted; the rules in force stay", "source", b.name, "kind", b.cfg.Kind)
-		return nil
+	default:
+		if err := load(b.eng, b.cfg.Kind, sluice.Rules{}); err != nil { // clearing cannot be invalid
+			return err
+		}
+		b.loaded(u)
+		b.log.Warn("datasource: key deleted; rules cleared", "source", b.name, "kind", b.cfg.Kind)
 	}
-	if err := load(b.eng, b.cfg.Kind, sluice.Rules{}); err != nil { // clearing cannot be invalid
-		return err
+	if b.cfg.OnDelete != nil {
+		b.cfg.OnDelete(u)
 	}
-	b.loaded(u)
-	b.log.Warn("datasource: key deleted; rules cleared", "source", b.name, "kind", b.cfg.Kind)
 	return nil
 }
 

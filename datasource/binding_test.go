@@ -3,6 +3,7 @@ package datasource_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"reflect"
@@ -424,5 +425,38 @@ func TestBindingSurvivesPanics(t *testing.T) {
 	f.wantThresholds(t, 11)
 	if errs := f.errors(); len(errs) != 2 || !strings.Contains(errs[0].Error(), "callback bug") {
 		t.Fatalf("errors %v, want the two panics reported", errs)
+	}
+}
+
+// TestBindingOnDelete: every delivery of Deleted reaches OnDelete, after
+// the binding handled it: after OnLoad when the rules were cleared.
+func TestBindingOnDelete(t *testing.T) {
+	for _, clear := range []bool{false, true} {
+		var mu sync.Mutex
+		var calls []string
+		note := func(s string) { mu.Lock(); calls = append(calls, s); mu.Unlock() }
+		src := newChanSource()
+		eng := sluice.New(sluice.WithLogger(quiet))
+		b, err := datasource.Start(context.Background(), eng, src, datasource.Config{Kind: datasource.Flow,
+			Logger: quiet, ClearOnDelete: clear,
+			OnLoad:   func(u datasource.Update, _ sluice.Rules) { note(fmt.Sprintf("load deleted=%v", u.Deleted)) },
+			OnDelete: func(u datasource.Update) { note(fmt.Sprintf("delete v%d", u.Version)) }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, u := range []datasource.Update{{Deleted: true, Version: 1},
+			{Data: []byte(`[{"resource":"a","threshold":1}]`), Version: 2}, {Deleted: true, Version: 3}} {
+			src.updates <- u
+		}
+		src.ping <- struct{}{}
+		b.Close()
+		eng.Close()
+		want := []string{"delete v1", "load deleted=false", "delete v3"}
+		if clear {
+			want = []string{"delete v1", "load deleted=false", "load deleted=true", "delete v3"}
+		}
+		if !reflect.DeepEqual(calls, want) {
+			t.Errorf("ClearOnDelete=%v: calls %q, want %q", clear, calls, want)
+		}
 	}
 }

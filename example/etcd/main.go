@@ -79,11 +79,14 @@ func run(ctx context.Context, out io.Writer, endpoints []string, key string) err
 	src := etcd.New(cli, key)
 	fmt.Fprintf(out, "Watching %s at %s for flow rules (Ctrl-C to stop).\n", src, strings.Join(endpoints, ","))
 	// Every line below is printed from the binding's goroutine, in order.
-	b, err := datasource.Start(ctx, eng, notingDeletes{src, out}, datasource.Config{
+	b, err := datasource.Start(ctx, eng, src, datasource.Config{
 		Kind:   datasource.Flow,
 		Logger: quiet,
 		OnLoad: func(u datasource.Update, inForce sluice.Rules) {
 			printRules(out, u, inForce)
+		},
+		OnDelete: func(u datasource.Update) {
+			fmt.Fprintf(out, "revision %d: %s does not exist; the flow rules in force stay\n", u.Version, src)
 		},
 		OnError: func(err error) { fmt.Fprintf(out, "error: %v\n", err) },
 	})
@@ -93,30 +96,6 @@ func run(ctx context.Context, out io.Writer, endpoints []string, key string) err
 	defer b.Close()
 	<-ctx.Done()
 	return nil
-}
-
-// notingDeletes is a datasource.Source that prints each deletion its
-// Source delivers (a deletion keeps the rules in force, so OnLoad does not
-// see it) before passing it on.
-type notingDeletes struct {
-	datasource.Source
-	out io.Writer
-}
-
-func (s notingDeletes) Watch(ctx context.Context, h datasource.Handler) error {
-	return s.Source.Watch(ctx, deletionPrinter{h, s})
-}
-
-type deletionPrinter struct {
-	datasource.Handler
-	s notingDeletes
-}
-
-func (p deletionPrinter) Update(u datasource.Update) {
-	if u.Deleted {
-		fmt.Fprintf(p.s.out, "revision %d: %s does not exist; the flow rules in force stay\n", u.Version, p.s)
-	}
-	p.Handler.Update(u)
 }
 
 // printRules prints one change: its revision and the flow rules in force.

@@ -65,7 +65,7 @@ func run(ctx context.Context, w io.Writer, server nacos.Server, dataID, group st
 
 	fmt.Fprintf(w, "watching %s (interrupt to stop)\n", src)
 	// Every line below is printed from the binding's goroutine, in order.
-	b, err := datasource.Start(ctx, eng, notingDeletes{src, w}, datasource.Config{
+	b, err := datasource.Start(ctx, eng, src, datasource.Config{
 		Kind: datasource.Flow,
 		OnLoad: func(_ datasource.Update, inForce sluice.Rules) {
 			fmt.Fprintf(w, "%s: %d flow rules in force:\n", src, len(inForce.Flow))
@@ -73,35 +73,12 @@ func run(ctx context.Context, w io.Writer, server nacos.Server, dataID, group st
 				fmt.Fprintf(w, "  resource=%s threshold=%v\n", r.Resource, r.Threshold)
 			}
 		},
-		OnError: func(err error) { fmt.Fprintf(w, "error: %v\n", err) },
+		OnDelete: func(datasource.Update) { fmt.Fprintf(w, "%s does not exist; the flow rules in force stay\n", src) },
+		OnError:  func(err error) { fmt.Fprintf(w, "error: %v\n", err) },
 	})
 	if err != nil {
 		return err
 	}
 	<-ctx.Done()
 	return b.Close()
-}
-
-// notingDeletes is a datasource.Source that prints each deletion its
-// Source delivers (a deletion keeps the rules in force, so OnLoad does not
-// see it) before passing it on.
-type notingDeletes struct {
-	datasource.Source
-	out io.Writer
-}
-
-func (s notingDeletes) Watch(ctx context.Context, h datasource.Handler) error {
-	return s.Source.Watch(ctx, deletionPrinter{h, s})
-}
-
-type deletionPrinter struct {
-	datasource.Handler
-	s notingDeletes
-}
-
-func (p deletionPrinter) Update(u datasource.Update) {
-	if u.Deleted {
-		fmt.Fprintf(p.s.out, "%s does not exist; the flow rules in force stay\n", p.s)
-	}
-	p.Handler.Update(u)
 }
