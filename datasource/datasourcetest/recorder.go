@@ -68,3 +68,17 @@ func Watch(t testing.TB, src datasource.Source, h datasource.Handler) {
 		}
 	})
 }
+
+// Eventually polls cond every 10 ms until it holds, and fails the test if
+// it does not within d. It is for waiting on another goroutine or a
+// network peer (a store, a file system), not for asserting timing.
+func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("not within %v: %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}

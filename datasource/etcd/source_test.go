@@ -34,13 +34,7 @@ var fast = []Option{
 // eventually polls cond until it holds, failing the test after 5 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 5 s: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	datasourcetest.Eventually(t, 5*time.Second, what, cond)
 }
 
 func put(t *testing.T, cli *clientv3.Client, key, val string) int64 {

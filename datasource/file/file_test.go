@@ -53,13 +53,7 @@ func watch(t *testing.T, src *file.Source) *recorder {
 // eventually polls cond until it holds, failing the test after 5 s.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("after 5 s: %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+	datasourcetest.Eventually(t, 5*time.Second, what, cond)
 }
 
 // waitStates waits until the deliveries are exactly want.

@@ -13,6 +13,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-go/sluice/datasource/datasourcetest"
+
 	"github.com/sluice-go/sluice/datasource/nacos"
 	"github.com/sluice-go/sluice/datasource/nacos/nacostest"
 )
@@ -170,11 +172,5 @@ func (b *backend) remove(t *testing.T, dataID string) {
 // listen ticks) have passed.
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	datasourcetest.Eventually(t, 15*time.Second, what, cond)
 }

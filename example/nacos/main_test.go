@@ -8,6 +8,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sluice-go/sluice/datasource/datasourcetest"
+
 	"github.com/sluice-go/sluice/datasource/nacos"
 	"github.com/sluice-go/sluice/datasource/nacos/nacostest"
 )
@@ -33,13 +35,7 @@ func (s *syncBuffer) String() string {
 
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(15 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting: %s", what)
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
+	datasourcetest.Eventually(t, 15*time.Second, what, cond)
 }
 
 func TestRun(t *testing.T) {
