@@ -83,6 +83,9 @@ func (c *Controller) Check(now, batch int64) (wait time.Duration, res Reservatio
 		return 0, res, float64(c.ref.Sum(now, stat.Pass)+batch) <= threshold
 	}
 	if c.rule.ControlBehavior == Throttling {
+		if oversized(batch, threshold) {
+			return 0, res, false
+		}
 		cost := c.cost(batch, threshold)
 		end, w, ok := c.takeSlot(now, cost)
 		if !ok {
@@ -164,6 +167,13 @@ func (c *Controller) takeSlot(now, cost int64) (end int64, wait time.Duration, o
 		}
 	}
 }
+
+// oversized reports whether a Throttling entry of batch permits is more than
+// one interval's worth at threshold (or more than one permit, when the
+// threshold is below one): such an entry could only pass by booking the
+// queue for longer than an interval, shutting out every other caller, so it
+// is refused, as Reject refuses a batch over its threshold.
+func oversized(batch int64, threshold float64) bool { return float64(batch) > max(threshold, 1) }
 
 // cost returns the spacing for batch permits at threshold per interval,
 // rounded up to a whole nanosecond so the rate never exceeds the threshold,

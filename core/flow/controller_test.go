@@ -422,3 +422,48 @@ func TestRejectBlocksABatchLargerThanTheThreshold(t *testing.T) {
 		t.Fatalf("the refused batch reserved permits: %d passed after it, want 10", got)
 	}
 }
+
+// A Throttling batch over the threshold would book the queue for more than
+// an interval (a batch of MaxBatchCount at 50 per 10 s: 58 hours), locking
+// every other caller out: it is refused and books nothing.
+func TestThrottlingRefusesABatchLargerThanTheThreshold(t *testing.T) {
+	for _, batch := range []int64{51, 1000, 1 << 20} {
+		c := newController(t, Rule{Resource: "r", Threshold: 50, StatInterval: 10 * time.Second,
+			ControlBehavior: Throttling, MaxQueueingTime: time.Second}, Env{})
+		if _, _, ok := c.Check(t0, batch); ok {
+			t.Fatalf("a batch of %d passed Throttling 50 per 10 s", batch)
+		}
+		if w, _, ok := c.Check(t0, 1); !ok || w != 0 {
+			t.Fatalf("after a refused batch of %d, one permit: ok=%v wait=%v, want a pass at once", batch, ok, w)
+		}
+	}
+	c := newController(t, Rule{Resource: "r", Threshold: 50, StatInterval: 10 * time.Second,
+		ControlBehavior: Throttling, MaxQueueingTime: time.Second}, Env{})
+	if _, _, ok := c.Check(t0, 50); !ok {
+		t.Fatal("a batch of exactly the threshold was refused")
+	}
+	if _, _, ok := c.Check(t0+8*int64(time.Second), 1); ok { // 2 s before the booked 10 s end, past the 1 s queue
+		t.Fatal("the batch of 50 did not book its 10 s")
+	}
+	// Below a threshold of one, a single permit still passes (one per two intervals).
+	half := newController(t, Rule{Resource: "r", Threshold: 0.5, ControlBehavior: Throttling}, Env{})
+	if _, _, ok := half.Check(t0, 2); ok {
+		t.Fatal("a batch of 2 passed Throttling 0.5 per second")
+	}
+	if _, _, ok := half.Check(t0, 1); !ok {
+		t.Fatal("one permit was refused by Throttling 0.5 per second")
+	}
+}
+
+// Under WarmUp, Throttling refuses a batch over the threshold in force (the
+// cold rate), as Reject does.
+func TestWarmUpThrottlingRefusesABatchOverTheColdRate(t *testing.T) {
+	c := newController(t, Rule{Resource: "r", Threshold: 30, Strategy: WarmUp, WarmUpPeriod: 10 * time.Second,
+		ControlBehavior: Throttling, MaxQueueingTime: time.Second}, Env{})
+	if _, _, ok := c.Check(t0, 11); ok {
+		t.Fatal("a batch of 11 passed a cold rate of 10")
+	}
+	if _, _, ok := c.Check(t0, 10); !ok {
+		t.Fatal("a batch of 10 was refused at a cold rate of 10")
+	}
+}

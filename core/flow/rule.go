@@ -55,7 +55,9 @@ const (
 	// Throttling spaces entries evenly: an entry of n permits occupies
 	// n × StatInterval / Threshold, and the next entry starts when it ends.
 	// An entry waits for its start for at most MaxQueueingTime, or is
-	// blocked at once.
+	// blocked at once. An entry of more permits than the threshold in force
+	// (or of more than one, below a threshold of one) is blocked at once,
+	// as under Reject: it would hold the queue for more than a StatInterval.
 	Throttling
 )
 

@@ -110,6 +110,12 @@ func (l *Limiter) Acquire(now int64, k Key, batch int64) (tok Token, wait time.D
 	if !(st.threshold > 0) {
 		return Token{}, 0, false
 	}
+	if l.rule.ControlBehavior == Throttling && float64(batch) > max(st.threshold, 1) {
+		// More than one Duration's worth (or more than one permit below a
+		// threshold of one) would book the value's queue for longer than a
+		// Duration: refused, as Reject refuses a batch over its capacity.
+		return Token{}, 0, false
+	}
 	interval := l.window / st.threshold // nanoseconds per permit
 	// Steps are rounded to the nearest nanosecond, so the rate is exact on
 	// average; the bucket's capacity (Reject) allows half a nanosecond of

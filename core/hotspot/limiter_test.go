@@ -311,3 +311,33 @@ func TestQPSThresholdsThatDoNotDivideTheWindow(t *testing.T) {
 		}
 	}
 }
+
+// A Throttling batch over a value's threshold would book the value's queue
+// for more than a Duration: it is refused and books nothing, for the rule's
+// threshold and for a specific item's alike.
+func TestThrottlingRefusesABatchLargerThanTheThreshold(t *testing.T) {
+	l := newLimiter(t, Rule{Threshold: 50, Duration: 10 * time.Second, ControlBehavior: Throttling,
+		MaxQueueingTime: time.Second, SpecificItems: []SpecificItem{{Value: "vip", Threshold: 100}}})
+	k, vip := key(t, "u"), key(t, "vip")
+	for _, batch := range []int64{51, 1000, 1 << 20} {
+		if _, _, ok := l.Acquire(t0, k, batch); ok {
+			t.Fatalf("a batch of %d passed Throttling 50 per 10 s", batch)
+		}
+	}
+	if _, w, ok := l.Acquire(t0, k, 1); !ok || w != 0 {
+		t.Fatalf("after refused batches, one permit: ok=%v wait=%v, want a pass at once", ok, w)
+	}
+	if _, _, ok := l.Acquire(t0, vip, 101); ok {
+		t.Fatal("a batch of 101 passed a specific threshold of 100")
+	}
+	if _, _, ok := l.Acquire(t0, vip, 100); !ok {
+		t.Fatal("a batch of exactly the specific threshold was refused")
+	}
+	half := newLimiter(t, Rule{Threshold: 0.5, ControlBehavior: Throttling})
+	if _, _, ok := half.Acquire(t0, k, 2); ok {
+		t.Fatal("a batch of 2 passed Throttling 0.5 per second")
+	}
+	if _, _, ok := half.Acquire(t0, k, 1); !ok {
+		t.Fatal("one permit was refused by Throttling 0.5 per second")
+	}
+}

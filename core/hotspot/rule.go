@@ -48,7 +48,10 @@ const (
 	// Reject blocks it at once. It is the default.
 	Reject ControlBehavior = iota
 	// Throttling spaces each value's entries evenly, making an entry wait
-	// for its turn for at most MaxQueueingTime.
+	// for its turn for at most MaxQueueingTime. An entry of more permits
+	// than its value's threshold (or of more than one, below a threshold of
+	// one) is blocked at once: it would hold the value's queue for more
+	// than a Duration.
 	Throttling
 )
 
