@@ -48,8 +48,11 @@
 //	threshold                 Threshold (per StatInterval in both)
 //	tokenCalculateStrategy    Strategy: 0 Direct, 1 WarmUp, 2 MemoryAdaptive
 //	controlBehavior           ControlBehavior: 0 Reject, 1 Throttling
-//	relationStrategy          RelationStrategy: 0 CurrentResource, 1 AssociatedResource
-//	refResource               RefResource; dropped unless AssociatedResource
+//	relationStrategy          RelationStrategy: 0 CurrentResource, 1 AssociatedResource;
+//	                          dropped under Throttling (whose checker Sentinel Go
+//	                          runs without the relation's statistics) unless
+//	                          refResource is empty (both refuse that)
+//	refResource               RefResource; dropped unless AssociatedResource is kept
 //	statIntervalInMs          StatInterval = ms × 1ms; 0 stays 0, which is 1 s in
 //	                          both (Sentinel Go: the resource's default 1000 ms
 //	                          metric, and 1000 ms for Throttling)

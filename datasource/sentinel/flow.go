@@ -71,8 +71,13 @@ func convertFlow(id rule, s *sentinelFlowRule) (flow.Rule, error) {
 	case 0:
 		r.RelationStrategy = flow.CurrentResource
 	case 1:
-		r.RelationStrategy = flow.AssociatedResource
-		r.RefResource = s.RefResource
+		// Sentinel Go's Throttling checker never reads the statistics the
+		// relation selects, so it ignores the relation: dropped, unless
+		// refResource is empty, which both libraries refuse.
+		if r.ControlBehavior != flow.Throttling || s.RefResource == "" {
+			r.RelationStrategy = flow.AssociatedResource
+			r.RefResource = s.RefResource
+		}
 	default:
 		return r, id.enum("relationStrategy", int64(s.RelationStrategy),
 			"0 (CurrentResource)", "1 (AssociatedResource)")

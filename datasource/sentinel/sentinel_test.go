@@ -483,3 +483,44 @@ func TestFixturesLoad(t *testing.T) {
 		t.Errorf("%d flow rules in force, want 7", n)
 	}
 }
+
+// Sentinel Go's own FlowRule.json test fixture (tests/testdata/extension/
+// helper) has this shape: three rules on one resource, the second a
+// Throttling rule with relationStrategy 1, which Sentinel Go loads and whose
+// relation its Throttling checker never reads. All three convert and load.
+func TestThrottlingDropsTheRelation(t *testing.T) {
+	data := []byte(`[
+	  {"resource": "abc", "threshold": 100, "relationStrategy": 0, "tokenCalculateStrategy": 0, "controlBehavior": 0,
+	   "refResource": "refDefault", "warmUpPeriodSec": 10, "maxQueueingTimeMs": 1000, "statIntervalInMs": 0},
+	  {"resource": "abc", "threshold": 200, "relationStrategy": 1, "tokenCalculateStrategy": 0, "controlBehavior": 1,
+	   "refResource": "refDefault", "warmUpPeriodSec": 20, "maxQueueingTimeMs": 2000, "statIntervalInMs": 0},
+	  {"resource": "abc", "threshold": 300, "relationStrategy": 0, "tokenCalculateStrategy": 0, "controlBehavior": 1,
+	   "refResource": "refDefault", "warmUpPeriodSec": 30, "maxQueueingTimeMs": 3000, "statIntervalInMs": 0}]`)
+	got, err := FlowRules(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	equal(t, got, []flow.Rule{
+		{Resource: "abc", Threshold: 100},
+		{Resource: "abc", Threshold: 200, ControlBehavior: flow.Throttling, MaxQueueingTime: 2 * time.Second},
+		{Resource: "abc", Threshold: 300, ControlBehavior: flow.Throttling, MaxQueueingTime: 3 * time.Second},
+	})
+	eng := sluice.New(sluice.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer eng.Close()
+	if err := eng.LoadFlowRules(got); err != nil {
+		t.Fatalf("the fixture's rules do not load: %v", err)
+	}
+	if n := len(eng.Rules().Flow); n != 3 {
+		t.Fatalf("%d flow rules in force, want 3", n)
+	}
+
+	// Without refResource both libraries refuse the rule: it is passed on
+	// for the engine to refuse.
+	got, err = FlowRules([]byte(`[{"resource": "abc", "threshold": 1, "relationStrategy": 1, "controlBehavior": 1}]`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.LoadFlowRules(got); !errors.Is(err, sluice.ErrInvalidRule) {
+		t.Fatalf("AssociatedResource without refResource under Throttling: got %v, want an invalid rule", err)
+	}
+}
