@@ -39,7 +39,8 @@ const DefaultResync = 30 * time.Second
 
 // Source follows one file. Make it with New.
 type Source struct {
-	path     string
+	path     string // absolute, resolved once by New
+	err      error  // why path could not be resolved; Watch returns it
 	debounce time.Duration
 	resync   time.Duration
 }
@@ -55,9 +56,19 @@ func WithDebounce(d time.Duration) Option { return func(s *Source) { s.debounce 
 // (DefaultResync if d <= 0).
 func WithResync(d time.Duration) Option { return func(s *Source) { s.resync = d } }
 
-// New returns a source that follows the file at path.
+// New returns a source that follows the file at path. A relative path is
+// resolved against the working directory once, here: a later os.Chdir
+// does not move the file followed. If path is empty or cannot be resolved
+// (the working directory is gone), Watch returns that error at once.
 func New(path string, opts ...Option) *Source {
 	s := &Source{path: filepath.Clean(path)}
+	if path == "" {
+		s.err = errors.New("file: no path given")
+	} else if abs, err := filepath.Abs(path); err != nil {
+		s.err = fmt.Errorf("file: resolve %s: %w", path, err)
+	} else {
+		s.path = abs
+	}
 	for _, o := range opts {
 		o(s)
 	}
@@ -70,15 +81,19 @@ func New(path string, opts ...Option) *Source {
 	return s
 }
 
-// String returns "file " and the path.
+// String returns "file " and the absolute path.
 func (s *Source) String() string { return "file " + s.path }
 
 // Watch delivers the file's contents, or Deleted if it does not exist, then
 // each change, until ctx is done. A read that fails for another reason than
 // the file not existing is reported to h.Error and the last delivery
-// stands. Watch fails at once if the file's directory cannot be watched
-// (it does not exist, or the system's inotify limits are reached).
+// stands. Watch fails at once if New could not resolve the path, or if
+// the file's directory cannot be watched (it does not exist, or the
+// system's inotify limits are reached).
 func (s *Source) Watch(ctx context.Context, h datasource.Handler) error {
+	if s.err != nil {
+		return s.err
+	}
 	w, err := fsnotify.NewWatcher()
 	if err != nil {
 		return fmt.Errorf("file: %w", err)
