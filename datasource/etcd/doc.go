@@ -38,6 +38,16 @@
 // the key again at each resync interval: a read that fails says the server
 // is unreachable (and starts the recovery), and a read that finds a newer
 // revision delivers it, so a change is never missed for longer than that.
+// A read that no server answers within the request timeout fails in the
+// client with a bare context.DeadlineExceeded, whatever the reason, so the
+// source then dials each of the client's endpoints itself and reports what
+// it found, with the endpoints: "etcd: read from 127.0.0.1:2379: no answer
+// within 5s: connect: connection refused (nothing listens on that port)";
+// an unknown host ("lookup ...: no such host"); or "the port accepts
+// connections" (an etcd that is hung, or something else on that port). The
+// error wraps the dial's error (errors.Is(err, syscall.ECONNREFUSED);
+// errors.As(err, new(*net.DNSError))) and context.DeadlineExceeded. A
+// binding wraps each in a datasource.SourceError, which names the key.
 // Retries wait with exponential backoff (DefaultMinBackoff doubling up to
 // DefaultMaxBackoff, with jitter), reset once a watch is established again.
 //

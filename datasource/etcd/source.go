@@ -260,7 +260,7 @@ func (f *follower) read(ctx context.Context) (rev int64, back bool, err error) {
 	defer cancel()
 	resp, err := f.s.client.Get(rctx, f.s.key)
 	if err != nil {
-		return 0, false, fmt.Errorf("etcd: read: %w", err)
+		return 0, false, f.s.readError(ctx, err)
 	}
 	if err := f.last.check(resp.Header.ClusterId, resp.Header.Revision); err != nil {
 		f.h.Error(err)

@@ -2,7 +2,9 @@ package etcd
 
 import (
 	"context"
+	"fmt"
 	"math"
+	"os"
 	"testing"
 	"time"
 
@@ -15,8 +17,22 @@ import (
 
 // Every test leaves no goroutine behind: each Watch has returned, and each
 // client and binding has been closed, by the time its test ends. The etcd
-// client leaves nothing running once closed, so nothing is ignored.
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// client leaves nothing running once closed, so nothing is ignored. Names
+// are resolved by a loopback server that knows none (see noSuchHosts).
+func TestMain(m *testing.M) {
+	dns, err := startNoSuchHosts()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "loopback DNS:", err)
+		os.Exit(1)
+	}
+	code := m.Run()
+	dns.stop()
+	if err := goleak.Find(); code == 0 && err != nil {
+		fmt.Fprintln(os.Stderr, "goleak:", err)
+		code = 1
+	}
+	os.Exit(code)
+}
 
 func TestTrackerNext(t *testing.T) {
 	type seen struct {
