@@ -16,7 +16,10 @@ type Config struct {
 	// Kind is what the payloads hold. The zero value, All, is a whole
 	// sluice.Rules document.
 	Kind Kind
-	// Format is how they are written. The zero value is JSON.
+	// Format is how they are written. The zero value, Auto, is the format
+	// the source suggests (see FormatSuggester; the file source: YAML for
+	// a .yaml or .yml file, JSON for .json), else JSON. An error for a
+	// payload that does not read names the format used and why.
 	Format Format
 	// ClearOnDelete clears the rules of Kind (every family, for All) when
 	// the key is deleted after a payload was read from it. By default a
@@ -74,6 +77,8 @@ type Binding struct {
 	name   string
 	cfg    Config
 	log    *slog.Logger
+	format Format // cfg.Format, or the one chosen for Auto
+	why    string // why format was chosen, for errors
 	cancel context.CancelFunc
 	done   chan struct{} // closed when Watch has returned
 	ready  chan struct{} // closed when the first Update has been handled
@@ -88,7 +93,8 @@ type Binding struct {
 }
 
 // Start binds src to eng: it runs src.Watch on a goroutine of its own and
-// loads each payload, decoded as cfg.Kind in cfg.Format (see Decode). A
+// loads each payload, decoded as cfg.Kind in cfg.Format, or for Auto in
+// the format src suggests, else JSON (see Decode and FormatSuggester). A
 // payload equal to the one delivered just before it is neither loaded nor
 // reported again, so a source may re-send its state freely; rules loaded
 // into the engine by other means in between are not restored by it. The
@@ -99,11 +105,12 @@ func Start(ctx context.Context, eng *sluice.Engine, src Source, cfg Config) (*Bi
 	if eng == nil || src == nil {
 		return nil, errors.New("datasource: Start needs an engine and a source")
 	}
-	if err := check(cfg.Kind, cfg.Format); err != nil {
-		return nil, err
+	format, why := chooseFormat(cfg.Format, src)
+	if err := check(cfg.Kind, format); err != nil {
+		return nil, fmt.Errorf("%w (%v, %s)", err, format, why)
 	}
 	b := &Binding{eng: eng, src: src, name: src.String(), cfg: cfg, log: cfg.Logger,
-		done: make(chan struct{}), ready: make(chan struct{})}
+		format: format, why: why, done: make(chan struct{}), ready: make(chan struct{})}
 	if b.log == nil {
 		b.log = slog.Default()
 	}
@@ -199,9 +206,7 @@ func (b *Binding) update(u Update) {
 	b.mu.Unlock()
 	err := b.apply(u)
 	b.mu.Lock()
-	select {
-	case <-b.ready:
-	default:
+	if !b.handledFirst() {
 		b.first = err
 		close(b.ready)
 	}
@@ -225,8 +230,10 @@ func (b *Binding) apply(u Update) (err error) {
 	if repeat {
 		return nil
 	}
-	r, err := Decode(b.cfg.Kind, b.cfg.Format, u.Data)
-	if err == nil {
+	r, err := Decode(b.cfg.Kind, b.format, u.Data)
+	if err != nil {
+		err = fmt.Errorf("read as %v, %s: %w", b.format, b.why, err)
+	} else {
 		err = load(b.eng, b.cfg.Kind, r)
 	}
 	if err != nil {
@@ -238,7 +245,7 @@ func (b *Binding) apply(u Update) (err error) {
 		return perr
 	}
 	b.loaded(u)
-	b.log.Info("datasource: rules loaded", "source", b.name, "kind", b.cfg.Kind, "version", u.Version)
+	b.log.Info("datasource: rules loaded", "source", b.name, "kind", b.cfg.Kind, "format", b.format, "version", u.Version)
 	return nil
 }
 
@@ -266,6 +273,17 @@ func (b *Binding) deleted(u Update) error {
 		b.cfg.OnDelete(u)
 	}
 	return nil
+}
+
+// handledFirst says whether the first delivery has been handled. Only
+// the Watch goroutine, which closes ready, may ask.
+func (b *Binding) handledFirst() bool {
+	select {
+	case <-b.ready:
+		return true
+	default:
+		return false
+	}
 }
 
 func (b *Binding) loaded(u Update) {

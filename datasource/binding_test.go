@@ -72,8 +72,17 @@ var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 // and closes both at the end of the test.
 func start(t *testing.T, cfg datasource.Config) *fixture {
 	t.Helper()
+	return startWith(t, cfg, func(s *chanSource) datasource.Source { return s })
+}
+
+// startWith is start with the source wrap makes of the chanSource, and
+// with cfg.Logger if it is set.
+func startWith(t *testing.T, cfg datasource.Config, wrap func(*chanSource) datasource.Source) *fixture {
+	t.Helper()
 	f := &fixture{eng: sluice.New(sluice.WithLogger(quiet)), src: newChanSource()}
-	cfg.Logger = quiet
+	if cfg.Logger == nil {
+		cfg.Logger = quiet
+	}
 	cfg.OnError = func(err error) { f.mu.Lock(); f.errs = append(f.errs, err); f.mu.Unlock() }
 	cfg.OnLoad = func(_ datasource.Update, r sluice.Rules) {
 		f.mu.Lock()
@@ -84,7 +93,7 @@ func start(t *testing.T, cfg datasource.Config) *fixture {
 			hook()
 		}
 	}
-	b, err := datasource.Start(context.Background(), f.eng, f.src, cfg)
+	b, err := datasource.Start(context.Background(), f.eng, wrap(f.src), cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -44,10 +44,14 @@ func (k Kind) String() string { return base.EnumName("Kind", kindNames, uint8(k)
 type Format uint8
 
 const (
+	// Auto, the zero value, lets the binding choose: the format its source
+	// suggests (see FormatSuggester; the file source suggests one from the
+	// file's extension), else JSON. Decode reads Auto as JSON.
+	Auto Format = iota
 	// JSON is Sluice's own JSON, the form the rule types marshal to: enums
 	// as names ("Throttling"), durations as Go duration strings ("500ms").
 	// An unknown field is an error that names it.
-	JSON Format = iota
+	JSON
 	// YAML is the same document written in YAML.
 	YAML
 	// SentinelJSON is Sentinel Go's rule JSON for one family: its field
@@ -56,7 +60,7 @@ const (
 	SentinelJSON
 )
 
-var formatNames = []string{"JSON", "YAML", "SentinelJSON"}
+var formatNames = []string{"Auto", "JSON", "YAML", "SentinelJSON"}
 
 // String returns the format's name.
 func (f Format) String() string { return base.EnumName("Format", formatNames, uint8(f)) }
@@ -80,6 +84,9 @@ var ErrUnsupported = errors.New("datasource: unsupported kind and format")
 func Decode(k Kind, f Format, data []byte) (sluice.Rules, error) {
 	if err := check(k, f); err != nil {
 		return sluice.Rules{}, err
+	}
+	if f == Auto {
+		f = JSON
 	}
 	if len(bytes.TrimSpace(data)) == 0 {
 		return sluice.Rules{}, fmt.Errorf("%w: empty (write [] or {} to clear rules)", ErrBadPayload)
