@@ -42,8 +42,8 @@ type Config struct {
 	// has handled it (and after OnLoad, if ClearOnDelete cleared rules).
 	// It runs as OnError does, under the same restrictions.
 	OnDelete func(u Update)
-	// Logger logs loads (Info), deletions and errors (Warn). Nil means
-	// slog.Default().
+	// Logger logs loads (Info), a key missing at the first read,
+	// deletions and errors (Warn). Nil means slog.Default().
 	Logger *slog.Logger
 }
 
@@ -69,6 +69,11 @@ type Stats struct {
 // ErrStopped is wrapped by Wait's error when the binding stopped (Close,
 // Start's context, a source that gave up) before its first delivery.
 var ErrStopped = errors.New("datasource: binding stopped")
+
+// ErrNotFound is wrapped by Wait's error when the key (the file) did not
+// exist at the first read. The binding goes on watching and loads the
+// rules once the key exists; a key deleted later is not an error.
+var ErrNotFound = errors.New("datasource: key not found")
 
 // Binding loads the rules a Source delivers into an Engine, until Close.
 type Binding struct {
@@ -142,12 +147,13 @@ func (b *Binding) Close() error {
 }
 
 // Ready is closed once the source's first delivery has been handled:
-// loaded, rejected or (for a missing key) noted.
+// loaded, rejected or (for a missing key) warned of.
 func (b *Binding) Ready() <-chan struct{} { return b.ready }
 
 // Wait waits until the first delivery has been handled and returns its
-// error: nil if it was loaded (or the key was missing), else a
-// *PayloadError. If ctx is done first, or the binding stops first
+// error: nil if it was loaded, an error wrapping ErrNotFound if the key
+// did not exist, else a *PayloadError. If ctx is done first, or the
+// binding stops first
 // (ErrStopped), Wait returns that error joined with the last error the
 // source reported. Once Ready is closed, Wait returns the first
 // delivery's error whatever the state of ctx.
@@ -257,8 +263,12 @@ func (b *Binding) deleted(u Update) error {
 	}
 	b.last, b.seen = nil, false
 	b.mu.Unlock()
+	var err error
 	switch {
-	case !seen: // missing from the start, or deleted twice: nothing to do
+	case !b.handledFirst(): // missing from the start
+		b.log.Warn("datasource: key missing at the first read; no rules from it until it exists", "source", b.name, "kind", b.cfg.Kind)
+		err = fmt.Errorf("datasource: %s did not exist at the first read; its rules load once it does: %w", b.name, ErrNotFound)
+	case !seen: // deleted twice: nothing to do
 		b.log.Info("datasource: key missing; no rules from it", "source", b.name, "kind", b.cfg.Kind)
 	case !b.cfg.ClearOnDelete:
 		b.log.Warn("datasource: key deleted; the rules in force stay", "source", b.name, "kind", b.cfg.Kind)
@@ -272,7 +282,7 @@ func (b *Binding) deleted(u Update) error {
 	if b.cfg.OnDelete != nil {
 		b.cfg.OnDelete(u)
 	}
-	return nil
+	return err
 }
 
 // handledFirst says whether the first delivery has been handled. Only

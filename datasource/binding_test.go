@@ -269,17 +269,6 @@ func TestBindingClearOnDelete(t *testing.T) {
 	}
 }
 
-// TestBindingMissingKeyAtStart: a first delivery of Deleted makes the
-// binding ready with no error and no rules.
-func TestBindingMissingKeyAtStart(t *testing.T) {
-	f := start(t, datasource.Config{Kind: datasource.Flow})
-	f.deliver(datasource.Update{Deleted: true})
-	if err := f.b.Wait(context.Background()); err != nil {
-		t.Fatal(err)
-	}
-	f.wantThresholds(t)
-}
-
 func TestBindingSourceErrors(t *testing.T) {
 	f := start(t, datasource.Config{Kind: datasource.Flow})
 	down := errors.New("connection refused")
