@@ -9,6 +9,10 @@
 // such events have stopped for the debounce interval (events on other
 // files in the directory do not); the source delivers the file only when
 // what it reads differs from what it last delivered.
+//
+// A relative path is resolved once, when New is called. A binding whose
+// Config.Format is Auto reads the file in the format its extension names
+// (see Source.SuggestFormat).
 package file
 
 import (
