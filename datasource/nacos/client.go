@@ -71,8 +71,9 @@ type Config struct {
 // are safe for concurrent use.
 type Client struct {
 	sdk       config_client.IConfigClient
-	own       bool   // built by NewClient: Close closes it
-	dir       string // removed by Close, if not ""
+	servers   []Server // NewClient's, each with its gRPC port; nil for Wrap
+	own       bool     // built by NewClient: Close closes it
+	dir       string   // removed by Close, if not ""
 	namespace string
 
 	mu      sync.Mutex
@@ -93,6 +94,7 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, errors.New("nacos: Config.Servers is empty")
 	}
 	servers := make([]constant.ServerConfig, 0, len(cfg.Servers))
+	named := make([]Server, 0, len(cfg.Servers))
 	for _, s := range cfg.Servers {
 		host, p, err := net.SplitHostPort(s.Addr)
 		if err != nil {
@@ -106,6 +108,10 @@ func NewClient(cfg Config) (*Client, error) {
 			return nil, fmt.Errorf("nacos: server %q: gRPC port %d out of range", s.Addr, s.GRPCPort)
 		}
 		servers = append(servers, constant.ServerConfig{IpAddr: host, Port: port, GrpcPort: uint64(s.GRPCPort)})
+		if s.GRPCPort == 0 {
+			s.GRPCPort = int(port) + 1000
+		}
+		named = append(named, s)
 	}
 	timeout := cfg.Timeout
 	if timeout <= 0 {
@@ -143,7 +149,7 @@ func NewClient(cfg Config) (*Client, error) {
 		return nil, fmt.Errorf("nacos: %w", err)
 	}
 	c := newClient(sdk, cfg.Namespace)
-	c.own = true
+	c.own, c.servers = true, named
 	if tmp {
 		c.dir = dir
 	}
@@ -197,8 +203,9 @@ func (c *Client) Namespace() string { return c.namespace }
 
 // Close makes every running Watch on the client return ErrClosed and waits
 // for them (a Watch in the middle of a read returns when the read does,
-// within Config.Timeout). Then, for a client built by NewClient, it closes
-// the SDK client and removes the temporary Dir. Close is safe to call more
+// within Config.Timeout and the dials of a failed read: see Source.Watch).
+// Then, for a client built by NewClient, it closes the SDK client and
+// removes the temporary Dir. Close is safe to call more
 // than once; later calls return nil. Because it waits for the Watches, it
 // must not be called from a Handler, or from a datasource.Binding's OnLoad
 // or OnError, of a Watch on the client: it would wait for the Watch that

@@ -21,6 +21,16 @@
 // exist as content "", and Watch delivers that as datasource.Update{Deleted:
 // true}. Nacos keeps no version the SDK exposes, so Update.Version is 0.
 //
+// A failed read is reported to the handler's Error with the servers it went
+// to and what the SDK said, such as "nacos: read from 127.0.0.1:8848:
+// client not connected, current status:STARTING"; the binding's
+// datasource.SourceError names the config. The SDK does not say why it has
+// no connection, so for that error the source dials each server's gRPC port
+// and adds what it found: "; gRPC port 9848: connect: connection refused
+// (nothing listens on that port)", a host not found, or "accepts
+// connections". The error wraps the SDK's error and each dial's
+// (errors.Is(err, syscall.ECONNREFUSED)).
+//
 // # Tests
 //
 // The tests drive the real SDK against package nacostest, an in-process

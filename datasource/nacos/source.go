@@ -107,7 +107,8 @@ func (s *Source) String() string {
 // Watch returns ErrWatched at once if the config is already watched through
 // the same Client, ErrClosed when the Client is closed, and an error for a
 // listener the SDK refuses. A read under way when ctx is done finishes first
-// (within the client's timeout). On return Watch has cancelled its
+// (within the client's timeout, and for a read the SDK could make on no
+// connection, a dial of each server's gRPC port of up to a second). On return Watch has cancelled its
 // listener; it starts no goroutine, and a late call of the listener by the
 // SDK finds no Watch and returns at once.
 func (s *Source) Watch(ctx context.Context, h datasource.Handler) error {
@@ -121,7 +122,7 @@ func (s *Source) Watch(ctx context.Context, h datasource.Handler) error {
 	listen := param
 	listen.OnChange = s.c.listener(key)
 	if err := s.c.sdk.ListenConfig(listen); err != nil {
-		return fmt.Errorf("nacos: %s: listen: %w", s, err)
+		return fmt.Errorf("nacos: listen: %w", err) // the binding names the config
 	}
 	defer func() { _ = s.c.sdk.CancelListenConfig(param) }()
 
@@ -143,7 +144,7 @@ func (s *Source) Watch(ctx context.Context, h datasource.Handler) error {
 	read := func() bool {
 		content, err := s.c.sdk.GetConfig(param)
 		if err != nil {
-			h.Error(fmt.Errorf("nacos: %s: read: %w", s, err))
+			h.Error(s.c.readError(err))
 			return false
 		}
 		deliver(content)

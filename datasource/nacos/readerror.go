@@ -1,0 +1,78 @@
+package nacos
+
+import (
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// sdkReadFailed starts the SDK's error for a read the server did not
+// answer, with snapshots turned off (clients/config_client/config_client.go,
+// getConfigInner); what went wrong follows it.
+const sdkReadFailed = "get config from remote nacos server fail, and is not allowed to read local file, err:"
+
+// sdkNotConnected starts the SDK's error for a read made while it has no
+// connection to any server (common/remote/rpc/rpc_client.go, Request). It
+// does not say why it has none.
+const sdkNotConnected = "client not connected"
+
+// probeTimeout bounds the dial of each server's gRPC port that readError
+// makes to say why the SDK is not connected.
+const probeTimeout = time.Second
+
+// readError says which servers a failed read went to and what the SDK said,
+// without its boilerplate. The source's name (the config) is not repeated:
+// the binding names it. When the SDK says only that it is not connected,
+// readError dials each server's gRPC port and adds what it found (a refused
+// connection, an unknown host, or a port that accepts connections). The
+// error wraps err and each dial's error.
+func (c *Client) readError(err error) error {
+	e := &readError{errs: []error{err}}
+	e.msg = "nacos: read"
+	if len(c.servers) > 0 {
+		addrs := make([]string, len(c.servers))
+		for i, s := range c.servers {
+			addrs[i] = s.Addr
+		}
+		e.msg += " from " + strings.Join(addrs, ", ")
+	}
+	said := strings.TrimPrefix(err.Error(), sdkReadFailed)
+	e.msg += ": " + said
+	if !strings.HasPrefix(said, sdkNotConnected) {
+		return e
+	}
+	for _, s := range c.servers {
+		host, _, _ := net.SplitHostPort(s.Addr) // checked by NewClient
+		e.msg += "; gRPC port " + strconv.Itoa(s.GRPCPort) + ": "
+		conn, derr := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(s.GRPCPort)), probeTimeout)
+		if derr == nil {
+			conn.Close()
+			e.msg += "accepts connections"
+			continue
+		}
+		e.errs = append(e.errs, derr)
+		var op *net.OpError
+		switch {
+		case errors.Is(derr, syscall.ECONNREFUSED):
+			e.msg += "connect: connection refused (nothing listens on that port)"
+		case errors.As(derr, &op) && op.Err != nil:
+			e.msg += op.Err.Error() // without the address already named
+		default:
+			e.msg += derr.Error()
+		}
+	}
+	return e
+}
+
+// readError is a failed read: its message is readError's, and it wraps
+// the SDK's error and what each dial found.
+type readError struct {
+	msg  string
+	errs []error
+}
+
+func (e *readError) Error() string   { return e.msg }
+func (e *readError) Unwrap() []error { return e.errs }
