@@ -1,9 +1,10 @@
 // Command nacos binds flow rules to a Nacos config and prints each change
-// as it arrives, until interrupted.
+// as it arrives, until interrupted or terminated (SIGINT, SIGTERM).
 //
-// Try it with a Nacos 2.x server on 127.0.0.1:8848 (HTTP; gRPC on 9848):
+// Try it with a Nacos 2.x server on 127.0.0.1:8848 (HTTP; gRPC on 9848),
+// from the repository root:
 //
-//	go run ./nacos -addr 127.0.0.1:8848 -dataId sluice-flow-rules -group DEFAULT_GROUP
+//	go run ./example/nacos -addr 127.0.0.1:8848 -dataId sluice-flow-rules -group DEFAULT_GROUP
 //
 // and, in another terminal, publish rules, change them, delete them:
 //
@@ -15,7 +16,9 @@
 // Each accepted change prints the flow rules then in force; a deleted config
 // prints that it is gone and keeps the last rules in force; a rejected
 // payload or trouble reaching Nacos prints the error. A change whose push
-// the SDK loses is seen by the next reconcile read, within -reconcile.
+// the SDK loses is seen by the next reconcile read, within -reconcile. The
+// program prints each of these once, itself: the engine and the binding log
+// nothing.
 package main
 
 import (
@@ -24,8 +27,10 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"log/slog"
 	"os"
 	"os/signal"
+	"syscall"
 	"time"
 
 	"github.com/sluice-go/sluice"
@@ -41,7 +46,9 @@ func main() {
 	reconcile := flag.Duration("reconcile", nacos.DefaultReconcileInterval, "how often to read the config besides listening")
 	flag.Parse()
 
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	// On either signal run returns, and its deferred Close removes the
+	// client's temporary directory.
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if err := run(ctx, os.Stdout, nacos.Server{Addr: *addr, GRPCPort: *grpcPort}, *dataID, *group, *reconcile); err != nil {
 		log.Fatal(err)
@@ -60,13 +67,15 @@ func run(ctx context.Context, w io.Writer, server nacos.Server, dataID, group st
 	if err != nil {
 		return err
 	}
-	eng := sluice.New()
+	quiet := slog.New(slog.DiscardHandler) // the callbacks below print every event
+	eng := sluice.New(sluice.WithLogger(quiet))
 	defer eng.Close()
 
-	fmt.Fprintf(w, "watching %s (interrupt to stop)\n", src)
+	fmt.Fprintf(w, "watching %s (interrupt or terminate to stop)\n", src)
 	// Every line below is printed from the binding's goroutine, in order.
 	b, err := datasource.Start(ctx, eng, src, datasource.Config{
-		Kind: datasource.Flow,
+		Kind:   datasource.Flow,
+		Logger: quiet,
 		OnLoad: func(_ datasource.Update, inForce sluice.Rules) {
 			fmt.Fprintf(w, "%s: %d flow rules in force:\n", src, len(inForce.Flow))
 			for _, r := range inForce.Flow {
