@@ -17,6 +17,21 @@ import (
 
 var quiet = slog.New(slog.NewTextHandler(io.Discard, nil))
 
+// bindFlow binds src's flow rules, read in format, to a new engine until
+// the test ends, and returns the engine and what Wait says within 5 s.
+func bindFlow(t *testing.T, src *file.Source, format datasource.Format) (*sluice.Engine, error) {
+	t.Helper()
+	eng := sluice.New(sluice.WithLogger(quiet))
+	t.Cleanup(func() { eng.Close() })
+	b, err := datasource.Start(context.Background(), eng, src,
+		datasource.Config{Kind: datasource.Flow, Format: format, Logger: quiet})
+	must(t, err)
+	t.Cleanup(func() { b.Close() })
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return eng, b.Wait(ctx)
+}
+
 // TestFormatFromExtension binds files with the default Config.Format: the
 // extension says how to read them, and an error says which format was
 // used and why.
@@ -44,15 +59,7 @@ func TestFormatFromExtension(t *testing.T) {
 		t.Run(tc.name+" "+tc.format.String(), func(t *testing.T) {
 			path := filepath.Join(t.TempDir(), tc.name)
 			write(t, path, tc.data)
-			eng := sluice.New(sluice.WithLogger(quiet))
-			defer eng.Close()
-			b, err := datasource.Start(context.Background(), eng, file.New(path),
-				datasource.Config{Kind: datasource.Flow, Format: tc.format, Logger: quiet})
-			must(t, err)
-			defer b.Close()
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			err = b.Wait(ctx)
+			eng, err := bindFlow(t, file.New(path), tc.format)
 			switch {
 			case tc.err == "" && err != nil:
 				t.Fatalf("Wait: %v", err)
