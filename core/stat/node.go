@@ -150,11 +150,7 @@ type Rates struct {
 func (n *Node) Rates(now int64) Rates {
 	w := n.stripes[0].window
 	from, to := w.span(now)
-	var in, old Counts
-	for i := range n.stripes {
-		in.add(n.stripes[i].window.ReadBetween(from, to))
-		old.add(n.stripes[i].window.ReadBetween(from-w.bucketNanos, from))
-	}
+	in, old := n.ReadBetween(from, to), n.ReadBetween(from-w.bucketNanos, from)
 	elapsed := max(now, 0) - (to - w.bucketNanos)
 	f := 1 - float64(elapsed)/float64(w.bucketNanos) // share of the old bucket inside
 	secs := w.Interval().Seconds()
@@ -175,45 +171,60 @@ func (n *Node) Rates(now int64) Rates {
 	return r
 }
 
+// ReadBetween returns every counter of the buckets, window or history, whose
+// start time is in [from, to), all stripes.
+func (n *Node) ReadBetween(from, to int64) Counts {
+	var c Counts
+	for i := range n.stripes {
+		c.add(n.stripes[i].window.ReadBetween(from, to))
+	}
+	return c
+}
+
+// ReadBucket returns every counter of the bucket of epoch (its start divided
+// by the bucket length), all stripes; a stripe whose ring holds another
+// epoch in its place counts as zero.
+func (n *Node) ReadBucket(epoch int64) Counts {
+	var c Counts
+	for i := range n.stripes {
+		c.add(n.stripes[i].window.ReadBucket(epoch))
+	}
+	return c
+}
+
 // MaxPeakSpans is the most spans Peak reads.
 const MaxPeakSpans = 64
 
 // Peak reads the spans consecutive spans of length span (a whole number of
-// buckets) that end at the start of now's bucket, all stripes: it returns
-// the largest Complete count of one span, and the smallest response time
-// recorded in any of them (0 if none). Spans older than the window and its
+// buckets, at least one) that end at the start of now's bucket, all
+// stripes: it returns the largest Complete count of one span, and the
+// smallest mean response time of one bucket in them (its RTSum / Complete,
+// all stripes; 0 if nothing completed). Spans older than the window and its
 // history read as empty. spans is cut to MaxPeakSpans.
-func (n *Node) Peak(now int64, span time.Duration, spans int) (peak int64, minRT time.Duration) {
+//
+// The mean of a bucket, not the smallest single response time: one call
+// far cheaper than the rest (a health check) does not stand for what the
+// service takes per entry.
+func (n *Node) Peak(now int64, span time.Duration, spans int) (peak int64, minMeanRT time.Duration) {
 	spans = min(max(spans, 0), MaxPeakSpans)
 	w := n.stripes[0].window
-	_, to := w.span(now)
-	to -= w.bucketNanos // the start of now's bucket
-	from := to - int64(span)*int64(spans)
-	var sums [MaxPeakSpans]int64
-	least := int64(math.MaxInt64)
-	for i := range n.stripes {
-		w := n.stripes[i].window
-		for j := range w.buckets {
-			b := &w.buckets[j]
-			s := b.state.Load()
-			if s&1 != 0 || !w.startIn(s, from, to) {
-				continue
-			}
-			c, m := b.counts[Complete].Load(), b.minRT.Load()
-			if b.state.Load() != s {
-				continue
-			}
-			sums[((s>>1)*w.bucketNanos-from)/int64(span)] += c
-			if m != 0 && m-1 < least {
-				least = m - 1
-			}
+	per := max(int64(span)/w.bucketNanos, 1) // buckets per span
+	last := w.epoch(max(now, 0))             // now's bucket: not read
+	first := last - per*int64(spans)
+	least := time.Duration(math.MaxInt64)
+	var sum int64
+	for e := max(first, last-int64(len(w.buckets))); e < last; e++ { // older ones are gone
+		c := n.ReadBucket(e)
+		sum += c.Complete
+		if c.Complete > 0 {
+			least = min(least, c.RTSum/time.Duration(c.Complete))
+		}
+		if (e-first+1)%per == 0 {
+			peak, sum = max(peak, sum), 0
 		}
 	}
-	for _, c := range sums[:spans] {
-		peak = max(peak, c)
-	}
 	if least != math.MaxInt64 {
-		minRT = time.Duration(least)
+		minMeanRT = least
 	}
-	return peak, minRT
+	return peak, minMeanRT
 }

@@ -12,7 +12,6 @@ package stat
 
 import (
 	"fmt"
-	"math"
 	"math/bits"
 	"runtime"
 	"sync/atomic"
@@ -284,34 +283,39 @@ func (w *Window) Read(now int64) Counts {
 // start time is in [from, to).
 func (w *Window) ReadBetween(from, to int64) Counts {
 	var c Counts
-	minRT := int64(math.MaxInt64)
 	for i := range w.buckets {
 		b := &w.buckets[i]
-		s := b.state.Load()
-		if s&1 != 0 || !w.startIn(s, from, to) {
-			continue
+		if s := b.state.Load(); s&1 == 0 && w.startIn(s, from, to) {
+			if v, ok := b.read(s); ok {
+				c.add(v)
+			}
 		}
-		var v [numEvents]int64
-		for e := range v {
-			v[e] = b.counts[e].Load()
-		}
-		m := b.minRT.Load()
-		if b.state.Load() != s {
-			continue
-		}
-		c.Pass += v[Pass]
-		c.Block += v[Block]
-		c.Complete += v[Complete]
-		c.Error += v[Error]
-		c.RTSum += time.Duration(v[RTSum])
-		if m != 0 && m-1 < minRT {
-			minRT = m - 1
-		}
-	}
-	if minRT != math.MaxInt64 {
-		c.MinRT = time.Duration(minRT)
 	}
 	return c
+}
+
+// ReadBucket returns every counter of the bucket of epoch (its start divided
+// by BucketLen), or zeros if the ring holds another epoch in its place.
+func (w *Window) ReadBucket(epoch int64) Counts {
+	c, _ := w.slot(epoch).read(epoch << 1)
+	return c
+}
+
+// read returns the bucket's counters if it is in state s, not resetting,
+// from before the reading to after it.
+func (b *bucket) read(s int64) (Counts, bool) {
+	if b.state.Load() != s || s&1 != 0 {
+		return Counts{}, false
+	}
+	c := Counts{Pass: b.counts[Pass].Load(), Block: b.counts[Block].Load(), Complete: b.counts[Complete].Load(),
+		Error: b.counts[Error].Load(), RTSum: time.Duration(b.counts[RTSum].Load())}
+	if m := b.minRT.Load(); m != 0 {
+		c.MinRT = time.Duration(m - 1)
+	}
+	if b.state.Load() != s {
+		return Counts{}, false
+	}
+	return c, true
 }
 
 func (w *Window) span(now int64) (from, to int64) {

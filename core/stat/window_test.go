@@ -324,3 +324,29 @@ func TestNodePeak(t *testing.T) {
 		}
 	}
 }
+
+// Peak's response time is the smallest mean of one bucket, all stripes:
+// a bucket with one 1 ms call among nine of 10 ms means 9.1 ms.
+func TestNodePeakTakesBucketMeans(t *testing.T) {
+	n, err := NewNodeWithHistory(time.Second, 10, 91)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ms := int64(time.Millisecond)
+	base := int64(1_700_000_000) * int64(time.Second)
+	n.AddCompletion(base+10*ms, 0, 1, time.Millisecond, false)
+	for i := 0; i < 9; i++ {
+		n.AddCompletion(base+20*ms, 1, 1, 10*time.Millisecond, false)
+	}
+	n.AddCompletion(base+150*ms, 1, 1, 12*time.Millisecond, false) // another bucket, a larger mean
+	peak, minMean := n.Peak(base+int64(time.Second), time.Second, 1)
+	if peak != 11 || minMean != 9100*time.Microsecond {
+		t.Fatalf("peak %d, min bucket mean %v; want 11, 9.1ms", peak, minMean)
+	}
+	if c := n.ReadBucket((base + 20*ms) / (100 * ms)); c.Complete != 10 || c.RTSum != 91*time.Millisecond || c.MinRT != time.Millisecond {
+		t.Fatalf("ReadBucket %+v", c)
+	}
+	if c := n.ReadBucket((base - 2000*ms) / (100 * ms)); c != (Counts{}) {
+		t.Fatalf("ReadBucket of an epoch the ring does not hold: %+v", c)
+	}
+}
