@@ -1,22 +1,3 @@
-// Package sluice keeps a service standing under load: QPS flow control with
-// warm-up and throttling, and concurrency isolation, checked on every entry
-// to a named resource, on one core of lock-free sliding-window statistics.
-//
-// An Engine holds rules and statistics. Guard a piece of work with
-// Engine.Entry and Permit.Exit, or with Engine.Do:
-//
-//	eng := sluice.New()
-//	err := eng.LoadRules(sluice.Rules{
-//		Flow: []flow.Rule{{Resource: "GET /orders", Threshold: 100}},
-//	})
-//	p, err := eng.Entry(ctx, "GET /orders")
-//	if err != nil { // a *sluice.BlockError: errors.Is(err, sluice.ErrBlocked)
-//		return err
-//	}
-//	defer p.Exit()
-//
-// The package-level functions act on Default(), an engine that needs no
-// set-up.
 package sluice
 
 import (
@@ -56,6 +37,7 @@ type Engine struct {
 	resources     sync.Map // string -> *resource
 	resourceCount atomic.Int64
 	overflowOnce  sync.Once
+	unnamedOnce   sync.Once
 	checkerPanics atomic.Int64
 
 	rules  atomic.Pointer[ruleSet]
@@ -128,8 +110,8 @@ func New(opts ...Option) *Engine {
 // those already queued). The engine stays usable: entries are still checked
 // against the rules in force, but system metrics are no longer sampled (so
 // rules on them block nothing) and later state changes reach no listener.
-// Close is safe to call more than once; it returns nil (the error is for
-// parts that stop sources or exporters).
+// Close is safe to call more than once and always returns nil. It does not
+// stop rule sources bound with package datasource: close each Binding.
 func (e *Engine) Close() error {
 	e.sampler.close()
 	e.listeners.close()
@@ -173,6 +155,12 @@ func (e *Engine) track(name string) *resource {
 // check) is logged and lets the entry pass.
 func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []EntryOption) (passed bool) {
 	p.eng, p.batch = e, 1
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if name == "" {
+		name = e.unnamed()
+	}
 	var args []any
 	for i := range opts {
 		switch o := &opts[i]; o.kind {
@@ -231,6 +219,21 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 		p.inbound = true
 	}
 	return true
+}
+
+// UnnamedResource is the name under which the engine tracks an entry made
+// with an empty resource name: such entries are counted together, under
+// this name, and only a rule naming "(unnamed)" limits them. The first
+// one is logged as a warning.
+const UnnamedResource = "(unnamed)"
+
+// unnamed returns UnnamedResource, warning the first time.
+func (e *Engine) unnamed() string {
+	e.unnamedOnce.Do(func() {
+		e.log.Warn("sluice: an entry was made with an empty resource name; entries without a name are tracked together as " +
+			UnnamedResource + " (logged once)")
+	})
+	return UnnamedResource
 }
 
 // record counts a passed or blocked entry in its resource's statistics and
@@ -342,6 +345,9 @@ func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, 
 		hb := &b.hotspots[i]
 		v, found := paramOf(&hb.l.Rule().ParamKey, hb.l.Rule().ParamIndex, args, opts)
 		if !found {
+			if hb.l.MissValue() {
+				e.warnNoValue(r.name, hb.l.Rule())
+			}
 			continue
 		}
 		k, countable := hotspot.KeyOf(v)
@@ -380,6 +386,21 @@ func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, 
 		t.inFlight = inFlightStripe
 	}
 	return nil
+}
+
+// warnNoValue logs, once per rule, that an entry carried no value for a
+// hotspot rule: a ParamKey no attachment matches (keys match exactly) or a
+// ParamIndex past the entry's arguments leaves the rule doing nothing.
+func (e *Engine) warnNoValue(resource string, r *hotspot.Rule) {
+	if r.ParamKey != "" {
+		e.log.Warn("sluice: an entry has no attachment under a hotspot rule's ParamKey, so the rule does not limit it "+
+			"(keys match exactly: an adapter's WithHeaderAttachment(h) attaches under h; counted in Stats(...).Hotspots[i].NoValue; logged once per rule)",
+			"resource", resource, "rule", r.ID, "paramKey", r.ParamKey)
+		return
+	}
+	e.log.Warn("sluice: an entry has no argument at a hotspot rule's ParamIndex, so the rule does not limit it "+
+		"(counted in Stats(...).Hotspots[i].NoValue; logged once per rule)",
+		"resource", resource, "rule", r.ID, "paramIndex", r.ParamIndex)
 }
 
 func (e *Engine) runCheckers(ctx context.Context, name string, p *Permit, args []any) error {

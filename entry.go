@@ -150,6 +150,9 @@ func (p *Permit) Exit() {
 //
 // Checks run in order: system (Inbound entries only), isolation, flow,
 // hotspot, circuit breakers, then custom checkers.
+//
+// A nil ctx is taken as context.Background(). An empty resource name is
+// tracked as UnnamedResource.
 func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption) (*Permit, error) {
 	// Kept small enough to inline, so that a Permit that does not outlive
 	// the caller's frame lives on the caller's stack.
@@ -163,8 +166,12 @@ func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption
 // Do runs fn under an entry to resource. A block returns the *BlockError
 // without calling fn. Otherwise Do returns fn's error, recorded as the
 // entry's outcome. If fn panics, the panic is recorded as an error, the
-// entry exits, and the panic continues up the stack.
+// entry exits, and the panic continues up the stack. A nil ctx is taken as
+// context.Background(), and fn is given that.
 func (e *Engine) Do(ctx context.Context, resource string, fn func(context.Context) error, opts ...EntryOption) error {
+	if ctx == nil {
+		ctx = context.Background()
+	}
 	p, err := e.Entry(ctx, resource, opts...)
 	if err != nil {
 		return err

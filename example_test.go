@@ -213,3 +213,22 @@ func Example_flowRegex() {
 	// GET /api/items  blocked=false
 	// GET /health     blocked=false
 }
+
+// The text of a block, as base.BlockError's documentation shows it.
+func ExampleBlockError() {
+	eng := sluice.New()
+	defer eng.Close()
+	if err := eng.LoadFlowRules([]flow.Rule{{Resource: "GET /orders", Threshold: 100}}); err != nil {
+		panic(err)
+	}
+	for {
+		p, err := eng.Entry(context.Background(), "GET /orders")
+		if err != nil {
+			fmt.Println(err)
+			break
+		}
+		p.Exit()
+	}
+	// Output:
+	// sluice: "GET /orders" blocked by Flow rule: 100 per 1s reached
+}

@@ -64,7 +64,7 @@ func TestHotspotUncountableArgsAreSkippedAndCounted(t *testing.T) {
 			t.Fatalf("%T: blocked; an uncountable value must skip the rule", v)
 		}
 	}
-	if st, _ := eng.Stats("r"); st.HotspotSkipped != 4 || st.Concurrency != 0 {
+	if st, _ := eng.Stats("r"); len(st.Hotspots) != 1 || st.Hotspots[0].Skipped != 4 || st.Concurrency != 0 {
 		t.Fatalf("stats %+v", st)
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/sluice-go/sluice/core/circuitbreaker"
+	"github.com/sluice-go/sluice/core/hotspot"
 )
 
 // ResourceStats is a reading of one resource's statistics over the engine's
@@ -27,10 +28,25 @@ type ResourceStats struct {
 	// CircuitBreakers is the state of each circuit breaker on the resource,
 	// in rule order.
 	CircuitBreakers []BreakerStats
-	// HotspotSkipped counts the entries that the resource's hotspot rules
-	// let through unlimited because their argument could not be counted
-	// (nil, or a slice, map or func), since the rules were loaded.
-	HotspotSkipped int64
+	// Hotspots is what each hotspot rule on the resource knows, in rule
+	// order.
+	Hotspots []HotspotStats
+}
+
+// HotspotStats is what one hotspot rule on a resource knows, counted since
+// the rule was loaded.
+type HotspotStats struct {
+	Rule hotspot.Rule
+	// Tracked is how many values the rule holds now.
+	Tracked int
+	// Skipped counts the entries let through unlimited because their
+	// value could not be counted (nil, or a slice, map or func).
+	Skipped int64
+	// NoValue counts the entries that carried no value for the rule: no
+	// attachment under its ParamKey (keys match exactly), or no argument
+	// at its ParamIndex. The rule does not limit them; the first one is
+	// logged as a warning.
+	NoValue int64
 }
 
 // BreakerStats is the state of one circuit breaker.
@@ -40,8 +56,11 @@ type BreakerStats struct {
 }
 
 // Stats returns the statistics of a tracked resource, and false if the
-// engine has never tracked it.
+// engine has never tracked it. The empty name reads UnnamedResource.
 func (e *Engine) Stats(name string) (ResourceStats, bool) {
+	if name == "" {
+		name = UnnamedResource
+	}
 	v, ok := e.resources.Load(name)
 	if !ok {
 		return ResourceStats{}, false
@@ -78,7 +97,7 @@ func (e *Engine) stats(r *resource) ResourceStats {
 }
 
 // ruleStats adds to st what r's rules in force know: breaker states and
-// skipped hotspot entries.
+// what each hotspot rule counted.
 func (e *Engine) ruleStats(r *resource, st *ResourceStats) {
 	rs := e.rules.Load()
 	b := r.bound.Load()
@@ -89,6 +108,7 @@ func (e *Engine) ruleStats(r *resource, st *ResourceStats) {
 		st.CircuitBreakers = append(st.CircuitBreakers, BreakerStats{Rule: *bb.b.Rule(), State: bb.b.State()})
 	}
 	for _, hb := range b.hotspots {
-		st.HotspotSkipped += hb.l.Skipped()
+		st.Hotspots = append(st.Hotspots, HotspotStats{Rule: *hb.l.Rule(), Tracked: hb.l.Tracked(),
+			Skipped: hb.l.Skipped(), NoValue: hb.l.NoValue()})
 	}
 }

@@ -91,7 +91,7 @@ type BlockError struct {
 }
 
 // Error returns a one-line description such as
-// `sluice: "GET /orders" blocked by Flow rule: threshold 100 reached`.
+// `sluice: "GET /orders" blocked by Flow rule: 100 per 1s reached`.
 func (e *BlockError) Error() string {
 	msg := fmt.Sprintf("sluice: %q blocked by %s rule", e.Resource, e.Type)
 	if e.Reason != "" {

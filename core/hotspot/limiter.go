@@ -27,6 +27,7 @@ type Limiter struct {
 	shards   []shard
 	mask     uint64
 	skipped  atomic.Int64
+	noValue  atomic.Int64
 }
 
 type shard struct {
@@ -86,6 +87,15 @@ func (l *Limiter) Skip() { l.skipped.Add(1) }
 // Skipped returns how many entries were let through unlimited because their
 // value could not be counted (nil, or not comparable).
 func (l *Limiter) Skipped() int64 { return l.skipped.Load() }
+
+// MissValue records an entry that carried no value for the rule (no
+// attachment under ParamKey, or no argument at ParamIndex), and reports
+// whether it is the first such entry.
+func (l *Limiter) MissValue() (first bool) { return l.noValue.Add(1) == 1 }
+
+// NoValue returns how many entries carried no value for the rule, and so
+// were not limited by it.
+func (l *Limiter) NoValue() int64 { return l.noValue.Load() }
 
 // Tracked returns how many values the limiter holds.
 func (l *Limiter) Tracked() int {

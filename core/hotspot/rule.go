@@ -99,12 +99,25 @@ type SpecificItem struct {
 //
 // The argument is the one under ParamKey among the entry's attachments
 // (sluice.WithAttachment) if ParamKey is set, else the one at ParamIndex
-// among its arguments (sluice.WithArgs). An entry without it (an index out
-// of range, no such attachment) is not limited by the rule; neither is one
-// whose value cannot be counted (nil, or of a type that is not comparable:
-// a slice, map or func), which is skipped and counted (Limiter.Skipped).
+// among its arguments (sluice.WithArgs). Attachment keys match exactly: an
+// adapter's WithHeaderAttachment("X-User") attaches under "X-User". An
+// entry without the argument (an index out of range, no such attachment) is
+// not limited by the rule, and is counted (Limiter.NoValue, and
+// sluice.Engine.Stats) and logged, once per rule; neither is one whose
+// value cannot be counted (nil, or of a type that is not comparable: a
+// slice, map or func), which is skipped and counted (Limiter.Skipped).
+//
+// Under QPS, each value has a token bucket of Threshold + BurstCount
+// tokens (BurstCount under Reject only) that refills continuously, one
+// token every Duration / Threshold: a value that has spent its bucket gets
+// its next permit that long after, not at the start of the next Duration.
+// Sentinel Go refills instead once a whole Duration has passed since the
+// last refill, by the tokens that time is worth, up to the bucket's size,
+// so that a value can spend a full bucket at the end of one Duration and
+// another at the start of the next, and waits up to a Duration for any
+// token to come back.
 type Rule struct {
-	// ID names the rule in errors and logs. Optional.
+	// ID names the rule in errors and logs. Optional. JSON/YAML key: id.
 	ID string `json:"id,omitempty"`
 	// Resource is the resource the rule guards, or a regular expression
 	// (RE2, matched against the whole name) when Regex is true; each
