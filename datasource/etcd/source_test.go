@@ -200,7 +200,7 @@ func TestMissingAtStartThenCreated(t *testing.T) {
 	cli := srv.Client()
 
 	bd := bind(t, New(cli, "/flow"), datasource.Config{})
-	require.NoError(t, bd.b.Wait(context.Background()), "a missing key is not an error")
+	require.ErrorIs(t, bd.b.Wait(context.Background()), datasource.ErrNotFound, "a key missing at the first read")
 	st := bd.b.Stats()
 	assert.EqualValues(t, 0, st.Deletes, "a key missing from the start is not a deletion")
 	assert.EqualValues(t, 0, st.Loads)

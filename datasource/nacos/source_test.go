@@ -81,7 +81,7 @@ func TestMissingThenPublished(t *testing.T) {
 	be := newBackend(t)
 	id := be.dataID(t)
 	eng, b := bind(t, be.client(t), id, datasource.Config{}, quick)
-	require.NoError(t, wait(t, b), "a missing config is noted, not an error")
+	require.ErrorIs(t, wait(t, b), datasource.ErrNotFound, "a config missing at the first read")
 	assert.Equal(t, -1.0, threshold(eng))
 	be.httpPublish(t, id, rules10)
 	eventually(t, "rules loaded", func() bool { return threshold(eng) == 10 })
