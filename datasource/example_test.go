@@ -24,7 +24,7 @@ func Example() {
 	eng := sluice.New(sluice.WithLogger(quiet))
 	defer eng.Close()
 	b, err := datasource.Start(context.Background(), eng, file.New(path),
-		datasource.Config{Kind: datasource.Flow, Format: datasource.YAML, Logger: quiet})
+		datasource.Config{Kind: datasource.Flow, Logger: quiet}) // YAML, from the extension
 	if err != nil {
 		log.Fatal(err)
 	}
