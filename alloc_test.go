@@ -10,6 +10,7 @@ import (
 	"github.com/sluice-go/sluice/core/clock"
 	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/isolation"
+	"github.com/sluice-go/sluice/core/system"
 )
 
 // TestEntryExitDoesNotAllocate checks the hot-path promise: Entry and Exit
@@ -23,8 +24,18 @@ func TestEntryExitDoesNotAllocate(t *testing.T) {
 		Isolation: []isolation.Rule{{Resource: "r", Threshold: 1000}},
 		CircuitBreaker: []circuitbreaker.Rule{{Resource: "r", Strategy: circuitbreaker.ErrorRatio, Threshold: 0.5,
 			MinRequestAmount: 1 << 40, RetryTimeout: time.Second}},
+		// Inbound entries reserve a slot and a pass, and read live figures.
+		System: []system.Rule{{MetricType: system.Concurrency, TriggerCount: 1 << 40},
+			{MetricType: system.InboundQPS, TriggerCount: 1e12}, {MetricType: system.AvgRT, TriggerCount: 1e9}},
 	})
 	if err != nil {
+		t.Fatal(err)
+	}
+	// Every inbound entry blocked by a system rule, which gives back the
+	// pass it reserved under the first.
+	shut := sluice.New(sluice.WithClock(clk))
+	if err := shut.LoadSystemRules([]system.Rule{{MetricType: system.InboundQPS, TriggerCount: 1e12},
+		{MetricType: system.Concurrency, TriggerCount: 0}}); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -43,6 +54,11 @@ func TestEntryExitDoesNotAllocate(t *testing.T) {
 			}
 			p.SetError(context.Canceled)
 			p.Exit()
+		},
+		"inbound blocked by a system rule": func() {
+			if _, err := shut.Entry(ctx, "tracked", sluice.WithTrafficType(sluice.Inbound)); err == nil {
+				t.Fatal("not blocked")
+			}
 		},
 		"blocked": func() {
 			if _, err := eng.Entry(ctx, "blocked"); err == nil {

@@ -216,7 +216,7 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 	p.stripe, p.shared = t.stripe, t.inFlight == inFlightShared
 	if p.traffic == Inbound {
 		e.inbound.enter(passedAt, t.stripe) // last: nothing after it can fail
-		p.inbound = true
+		p.inbound, p.inboundSlot = true, t.inbound.slot
 	}
 	return true
 }
@@ -256,14 +256,16 @@ func (e *Engine) enterUntracked(p *Permit, name string) bool {
 	}
 	now := e.now()
 	stripe := e.inbound.node.Stripe()
-	if blocked := e.checkSystemUntracked(e.rules.Load(), name, now); blocked != nil {
+	var h inboundHold
+	if blocked := e.checkSystemUntracked(e.rules.Load(), name, now, &h); blocked != nil {
 		e.inbound.block(now, stripe)
 		p.err = blocked
 		return false
 	}
 	p.start, p.stripe = now, stripe
+	e.inbound.hold(&h, stripe)
 	e.inbound.enter(now, stripe)
-	p.inbound = true
+	p.inbound, p.inboundSlot = true, h.slot
 	return true
 }
 
@@ -279,6 +281,7 @@ type ticket struct {
 	waitBy   *BlockError                 // the block error of the rule asking for the longest wait
 	probes   slots[circuitbreaker.Probe] // per breaker of the binding, in order
 	hot      slots[hotspot.Token]        // per hotspot rule of the binding, in order
+	inbound  inboundHold                 // what an Inbound entry took of the inbound statistics
 }
 
 func (t *ticket) reserve(r flow.Reservation) {
@@ -314,13 +317,14 @@ func (t *ticket) rollback(b *binding, r *resource) {
 		r.node.Leave(t.stripe)
 	}
 	t.inFlight = inFlightNone
+	t.inbound.release()
 }
 
 // check runs the checks in order and returns the error of the first that
 // blocks, or nil.
 func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, now int64, args []any, opts []EntryOption, t *ticket) error {
 	if p.traffic == Inbound && len(b.system) > 0 {
-		if err := e.checkSystem(b, now); err != nil {
+		if err := e.checkSystem(b, now, &t.inbound); err != nil {
 			return err
 		}
 	}
@@ -384,6 +388,9 @@ func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, 
 	if t.inFlight == inFlightNone {
 		r.node.Enter(t.stripe)
 		t.inFlight = inFlightStripe
+	}
+	if p.traffic == Inbound {
+		e.inbound.hold(&t.inbound, t.stripe)
 	}
 	return nil
 }

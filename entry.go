@@ -83,6 +83,9 @@ type Permit struct {
 	traffic TrafficType
 	err     error
 	exited  bool
+	// inboundSlot says the entry is in flight in the inbound statistics'
+	// exact count (under a Concurrency rule), not in its stripe.
+	inboundSlot bool
 }
 
 // Resource returns the name of the resource the permit was taken on, or ""
@@ -122,7 +125,7 @@ func (p *Permit) Exit() {
 	rt := durationBetween(p.start, now)
 	failed := p.err != nil && (p.err == errPanicked || p.eng.isFailure(p.err))
 	if p.inbound {
-		p.eng.inbound.leave(now, p.stripe, rt, failed)
+		p.eng.inbound.leave(now, p.stripe, rt, failed, p.inboundSlot)
 	}
 	if p.res == nil {
 		return

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"log/slog"
 	"math"
+	"runtime"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -17,6 +18,7 @@ import (
 
 	"github.com/sluice-go/sluice"
 	"github.com/sluice-go/sluice/core/clock"
+	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/system"
 )
 
@@ -158,9 +160,9 @@ func TestSystemRulesApplyToInboundOnly(t *testing.T) {
 	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.Concurrency, TriggerCount: 1})); err != nil {
 		t.Fatal(err)
 	}
-	held, blocked := hold(eng, 3) // in flight 0, 1: at most 1 → pass; 2 > 1 → block
+	held, blocked := hold(eng, 3) // counting each entry: 1 → pass; 2 > 1 → block
 	defer exitAll(held)
-	if len(held) != 2 || len(blocked) != 1 || !isSystemBlock(blocked[0]) {
+	if len(held) != 1 || len(blocked) != 2 || !isSystemBlock(blocked[0]) {
 		t.Fatalf("inbound: %d held, blocked %v", len(held), blocked)
 	}
 	var be *sluice.BlockError
@@ -177,8 +179,8 @@ func TestSystemRulesApplyToInboundOnly(t *testing.T) {
 			defer p.Exit()
 		}
 	}
-	if st := eng.SystemStats(); st.Concurrency != 2 {
-		t.Fatalf("inbound concurrency %d, want 2 (outbound not counted)", st.Concurrency)
+	if st := eng.SystemStats(); st.Concurrency != 1 {
+		t.Fatalf("inbound concurrency %d, want 1 (outbound not counted)", st.Concurrency)
 	}
 }
 
@@ -276,8 +278,9 @@ func TestBBRAdmitsWhatTheServiceCompletes(t *testing.T) {
 }
 
 // TestBBRLimitFollowsCompletions checks that the limit is the best second
-// of the last ten, in entries completed times the smallest RT, and that an
-// engine that has completed nothing admits one entry at a time.
+// of the last ten, in entries completed times the smallest mean RT of a
+// bucket, and that an engine that has completed nothing admits entries while
+// at most one is in flight.
 func TestBBRLimitFollowsCompletions(t *testing.T) {
 	cpu := newGauge(0.9)
 	eng, advance := systemEngine(t, cpu)
@@ -286,11 +289,11 @@ func TestBBRLimitFollowsCompletions(t *testing.T) {
 		t.Fatal(err)
 	}
 	held, blocked := hold(eng, 3)
-	if len(held) != 1 || len(blocked) != 2 {
-		t.Fatalf("nothing completed yet: %d admitted, want 1", len(held))
+	if len(held) != 2 || len(blocked) != 1 {
+		t.Fatalf("nothing completed yet: %d admitted, want 2 (while at most one is in flight)", len(held))
 	}
 	exitAll(held)
-	for i := 0; i < 40; i++ { // 4 s of 40 sequential entries a second, 20 ms each, then 5 ms idle
+	for i := 0; i < 40; i++ { // 1 s of 40 sequential entries, 20 ms each, then 5 ms idle
 		p, err := eng.Entry(context.Background(), "api", inbound())
 		if err != nil {
 			t.Fatal(err)
@@ -299,10 +302,12 @@ func TestBBRLimitFollowsCompletions(t *testing.T) {
 		p.Exit()
 		advance(5 * time.Millisecond)
 	}
-	// 40 per second × 20 ms = 0.8; the first entry (0 ms) made minRT 0.
+	// 42 completed in the first second. The two entries that exited at once
+	// share their bucket with four of 20 ms: a mean of 13.3 ms, so the limit
+	// is 42 × 13.3 ms = 0.56, where a single call's minimum (0) made it 0.
 	st := eng.SystemStats()
-	if st.BBRLimit != 0 {
-		t.Fatalf("limit %v, want 0: the first entry exited at once", st.BBRLimit)
+	if math.Abs(st.BBRLimit-0.56) > 1e-6 {
+		t.Fatalf("limit %v, want 0.56 = 42/s × 80 ms / 6", st.BBRLimit)
 	}
 	advance(10 * time.Second) // the first entry's second leaves the 10 windows
 	for i := 0; i < 40; i++ {
@@ -335,20 +340,19 @@ func TestSystemInboundMetrics(t *testing.T) {
 		defer p.Exit()
 	}
 	clk.Advance(20 * time.Millisecond)
-	clk.Advance(100 * time.Millisecond) // into the next bucket: readings are refreshed
-	if got := try(eng, "api", 20, inbound()); got != 20 {
-		t.Fatalf("40/s under 50 and no RT yet: %d of 20 passed", got)
+	clk.Advance(100 * time.Millisecond) // into the next bucket
+	if got := try(eng, "api", 20, inbound()); got != 10 {
+		t.Fatalf("40 passed in the last second, trigger 50, no RT yet: %d of 20 passed, want 10", got)
 	}
-	// 60 passed in the last second: over 50, so everything inbound is blocked
-	// from the next bucket on.
+	// 50 passed in the last second: the next would make 51, over 50.
 	clk.Advance(100 * time.Millisecond)
 	_, err := eng.Entry(context.Background(), "api", inbound())
 	var be *sluice.BlockError
 	if !errors.As(err, &be) || be.Rule.(*system.Rule).ID != "qps" {
-		t.Fatalf("60/s over 50: %v", err)
+		t.Fatalf("51st entry of the second over 50: %v", err)
 	}
 	st := eng.SystemStats()
-	if st.PassQPS != 60 || st.BlockQPS != 1 || st.Concurrency != 40 {
+	if st.PassQPS != 50 || st.BlockQPS != 11 || st.Concurrency != 40 {
 		t.Fatalf("stats %+v", st)
 	}
 }
@@ -523,6 +527,7 @@ func TestInboundEntryWithSystemRulesDoesNotAllocate(t *testing.T) {
 	if err := eng2.LoadSystemRules(systemRules(
 		system.Rule{MetricType: system.InboundQPS, TriggerCount: 1e9},
 		system.Rule{MetricType: system.AvgRT, TriggerCount: 1e9, Strategy: system.BBR},
+		system.Rule{MetricType: system.Concurrency, TriggerCount: 1e9},
 	)); err != nil {
 		t.Fatal(err)
 	}
@@ -546,7 +551,7 @@ func TestInboundEntryWithSystemRulesDoesNotAllocate(t *testing.T) {
 // protect the whole service: their inbound entries are checked and counted.
 func TestSystemRulesCoverResourcesPastTheBound(t *testing.T) {
 	eng, _ := newEngine(t, sluice.WithMaxResources(1))
-	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.Concurrency, TriggerCount: 2})); err != nil {
+	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.Concurrency, TriggerCount: 3})); err != nil {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
@@ -556,7 +561,7 @@ func TestSystemRulesCoverResourcesPastTheBound(t *testing.T) {
 		if name == "/users/3" {
 			var be *sluice.BlockError
 			if !errors.As(err, &be) || be.Type != sluice.BlockTypeSystem || be.Resource != name {
-				t.Fatalf("%s with 3 in flight over 2: %v", name, err)
+				t.Fatalf("%s, a fourth in flight over 3: %v", name, err)
 			}
 			continue
 		}
@@ -702,5 +707,288 @@ func TestSamplerRestartDropsStaleCPUReading(t *testing.T) {
 	}
 	if got := try(eng, "api", 3, inbound()); got != 0 {
 		t.Fatalf("CPU 0.9 over 0.5: %d of 3 passed", got)
+	}
+}
+
+// yieldingChecker makes entries race: it yields the processor between an
+// entry's system check and its admission, as a slower check would.
+func yieldingChecker() sluice.Option {
+	return sluice.WithChecker(sluice.CheckerFunc(func(context.Context, sluice.EntryInfo) error {
+		runtime.Gosched()
+		return nil
+	}))
+}
+
+// A Concurrency rule of trigger N holds at most N inbound entries in flight,
+// counting the entry asking, however many race for the last slots.
+func TestSystemConcurrencyIsExactUnderContention(t *testing.T) {
+	eng, _ := newEngine(t, yieldingChecker())
+	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.Concurrency, TriggerCount: 5})); err != nil {
+		t.Fatal(err)
+	}
+	for round := 0; round < 20; round++ {
+		var (
+			wg       sync.WaitGroup
+			mu       sync.Mutex
+			admitted []*sluice.Permit
+			blocked  atomic.Int64
+			start    = make(chan struct{})
+		)
+		for g := 0; g < 64; g++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				<-start
+				p, err := eng.Entry(context.Background(), "api", inbound())
+				if err != nil {
+					if !isSystemBlock(err) {
+						t.Errorf("not a system block: %v", err)
+					}
+					blocked.Add(1)
+					return
+				}
+				mu.Lock()
+				admitted = append(admitted, p)
+				mu.Unlock()
+			}()
+		}
+		close(start)
+		wg.Wait()
+		if len(admitted) != 5 || blocked.Load() != 59 || eng.SystemStats().Concurrency != 5 {
+			t.Fatalf("round %d: %d admitted, %d blocked, %d in flight; want 5, 59, 5",
+				round, len(admitted), blocked.Load(), eng.SystemStats().Concurrency)
+		}
+		exitAll(admitted)
+		if c := eng.SystemStats().Concurrency; c != 0 {
+			t.Fatalf("round %d: %d in flight after every exit", round, c)
+		}
+	}
+}
+
+// An inbound entry counts in flight from when it passes its checks to its
+// Exit: an entry blocked by a later check, or whose Throttling wait is cut
+// short, gives its Concurrency slot back, and one waiting in the queue holds
+// it.
+func TestSystemConcurrencySlotFollowsTheEntry(t *testing.T) {
+	eng, clk := newEngine(t)
+	mustLoad(t, eng, sluice.Rules{
+		System: systemRules(system.Rule{MetricType: system.Concurrency, TriggerCount: 1}),
+		Flow: []flow.Rule{{Resource: "shut", Threshold: 0},
+			{Resource: "queue", Threshold: 1, ControlBehavior: flow.Throttling, MaxQueueingTime: 10 * time.Second}},
+	})
+	ctx := context.Background()
+	for i := 0; i < 3; i++ {
+		if _, err := eng.Entry(ctx, "shut", inbound()); err == nil || isSystemBlock(err) {
+			t.Fatalf("want a flow block, got %v", err)
+		}
+	}
+	p, err := eng.Entry(ctx, "queue", inbound()) // the queue's first: no wait
+	if err != nil {
+		t.Fatalf("after flow blocks, the slot is free: %v", err)
+	}
+	p.Exit()
+	short, cancel := context.WithTimeout(ctx, 50*time.Millisecond)
+	defer cancel()
+	if _, err := eng.Entry(short, "queue", inbound()); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("a wait of 1 s under a 50 ms deadline: %v", err)
+	}
+	if st := eng.SystemStats(); st.Concurrency != 0 {
+		t.Fatalf("the cut-short wait kept its slot: %d in flight", st.Concurrency)
+	}
+	done := make(chan error, 1)
+	go func() {
+		p, err := eng.Entry(ctx, "queue", inbound()) // waits 1 s on the clock
+		p.Exit()
+		done <- err
+	}()
+	clk.BlockUntilTimers(1)
+	if _, err := eng.Entry(ctx, "api", inbound()); !isSystemBlock(err) {
+		t.Fatalf("the queued entry holds the one slot; got %v", err)
+	}
+	clk.Advance(time.Second)
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if got := try(eng, "api", 3, inbound()); got != 3 {
+		t.Fatalf("after the queued entry's exit: %d of 3 one at a time", got)
+	}
+}
+
+// InboundQPS reads live counts: with a trigger of 100, exactly 100 of 2000
+// entries issued within 50 ms pass, whether one goroutine issues them or 64.
+func TestSystemInboundQPSIsLiveAndExact(t *testing.T) {
+	eng, clk := newEngine(t, yieldingChecker())
+	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.InboundQPS, TriggerCount: 100})); err != nil {
+		t.Fatal(err)
+	}
+	passed := 0
+	for i := 0; i < 2000; i++ {
+		passed += try(eng, "api", 1, inbound())
+		clk.Advance(25 * time.Microsecond)
+	}
+	if passed != 100 {
+		t.Fatalf("%d of 2000 passed within 50 ms, want 100", passed)
+	}
+	clk.Advance(time.Second) // a fresh second, raced for by 64 goroutines
+	var wg sync.WaitGroup
+	var racing atomic.Int64
+	for g := 0; g < 64; g++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			racing.Add(int64(try(eng, "api", 30, inbound())))
+		}()
+	}
+	wg.Wait()
+	if racing.Load() != 100 {
+		t.Fatalf("%d of 1920 racing entries passed, want 100", racing.Load())
+	}
+}
+
+// A burst at a bucket's end keeps the rule shut until that bucket leaves the
+// second (the bucket holding now and the nine before it): never N + 1 in one.
+func TestSystemInboundQPSAtBucketEdges(t *testing.T) {
+	eng, clk := newEngine(t)
+	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.InboundQPS, TriggerCount: 10})); err != nil {
+		t.Fatal(err)
+	}
+	start := t0.Add(time.Second) // a bucket's start (t0 is whole seconds)
+	for _, tc := range []struct {
+		at   time.Duration // after start
+		want int
+	}{
+		{100*time.Millisecond - time.Nanosecond, 10}, // the last nanosecond of bucket 0
+		{100 * time.Millisecond, 0},                  // bucket 1
+		{time.Second - time.Nanosecond, 0},           // bucket 9: bucket 0 still counts
+		{time.Second, 10},                            // bucket 10: bucket 0 has left
+		{time.Second + 50*time.Millisecond, 0},
+		{2*time.Second - time.Nanosecond, 0},
+		{2 * time.Second, 10},
+	} {
+		clk.Set(start.Add(tc.at))
+		if got := try(eng, "api", 20, inbound()); got != tc.want {
+			t.Fatalf("at +%v: %d of 20 passed, want %d", tc.at, got, tc.want)
+		}
+	}
+}
+
+// Entries admitted in the second before an InboundQPS rule is loaded count
+// against it.
+func TestSystemInboundQPSCountsTheSecondBeforeTheRule(t *testing.T) {
+	eng, clk := newEngine(t)
+	if got := try(eng, "api", 80, inbound()); got != 80 {
+		t.Fatal("no rules, yet blocked")
+	}
+	clk.Advance(300 * time.Millisecond)
+	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.InboundQPS, TriggerCount: 100})); err != nil {
+		t.Fatal(err)
+	}
+	if got := try(eng, "api", 50, inbound()); got != 20 {
+		t.Fatalf("80 passed before the rule: %d of 50 more passed, want 20", got)
+	}
+}
+
+// AvgRT reads live figures: a 90 ms call that has just exited puts the
+// mean over a 50 ms trigger at once, within the same bucket.
+func TestSystemAvgRTIsLive(t *testing.T) {
+	eng, clk := newEngine(t)
+	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.AvgRT, TriggerCount: 50})); err != nil {
+		t.Fatal(err)
+	}
+	clk.Set(t0.Add(time.Second)) // a bucket's start
+	p, err := eng.Entry(context.Background(), "api", inbound())
+	if err != nil {
+		t.Fatal(err)
+	}
+	clk.Advance(90 * time.Millisecond)
+	p.Exit()
+	if _, err := eng.Entry(context.Background(), "api", inbound()); !isSystemBlock(err) {
+		t.Fatalf("a mean of 90 ms over 50, in the same bucket: %v", err)
+	}
+	clk.Advance(time.Second) // the slow call's bucket has left the second
+	if got := try(eng, "api", 3, inbound()); got != 3 {
+		t.Fatalf("nothing completed in the last second: %d of 3", got)
+	}
+}
+
+// BBR takes the smallest mean response time of one 100 ms bucket, not of
+// one call, and admits while at most one other entry is in flight: a cheap
+// route no longer drives the limit to nothing and starves the others (as it
+// did: one 5 µs route made the limit 110/s × 5 µs = 0.00055).
+func TestBBRDoesNotStarveCheapRoutes(t *testing.T) {
+	cpu := newGauge(0.5)
+	eng, advance := systemEngine(t, cpu)
+	if err := eng.LoadSystemRules(systemRules(system.Rule{MetricType: system.CPUUsage, TriggerCount: 0.8,
+		Strategy: system.BBR})); err != nil {
+		t.Fatal(err)
+	}
+	call := func(route string, rt time.Duration) error {
+		p, err := eng.Entry(context.Background(), route, inbound())
+		if err != nil {
+			return err
+		}
+		advance(rt)
+		p.Exit()
+		return nil
+	}
+	// A slow request (a stream, an upload) stays in flight throughout, while
+	// every 100 ms a health check of 5 µs runs five times and an API route
+	// of 25 µs six times: 110 completed a second.
+	slow, err := eng.Entry(context.Background(), "upload", inbound())
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := func(buckets int) (api int) {
+		for b := 0; b < buckets; b++ {
+			for i := 0; i < 5; i++ {
+				_ = call("/healthz", 5*time.Microsecond)
+			}
+			for i := 0; i < 6; i++ {
+				if err := call("/api", 25*time.Microsecond); err != nil {
+					api++
+				}
+			}
+			advance(100*time.Millisecond - 175*time.Microsecond)
+		}
+		return api
+	}
+	if n := refused(20); n != 0 {
+		t.Fatalf("CPU under the trigger: %d API calls refused", n)
+	}
+	cpu.Set(0.95)
+	advance(sampleEvery)
+	if n := refused(10); n != 0 {
+		t.Fatalf("CPU over the trigger, one slow request in flight: %d of 60 API calls refused, want 0 (limit %v)",
+			n, eng.SystemStats().BBRLimit)
+	}
+	slow.Exit()
+
+	// With more in flight, the limit decides: each bucket of the next two
+	// seconds completes one 5 µs call and ten of 20 ms (in flight
+	// together): a mean of 18.2 ms and 110 a second, a limit of 2.0.
+	cpu.Set(0.5)
+	advance(sampleEvery)
+	advance(10 * time.Second) // the cheap buckets leave the BBR windows
+	for b := 0; b < 20; b++ {
+		if err := call("/healthz", 5*time.Microsecond); err != nil {
+			t.Fatal(err)
+		}
+		held, blocked := hold(eng, 10)
+		if len(blocked) > 0 {
+			t.Fatalf("CPU under the trigger: %v", blocked[0])
+		}
+		advance(20 * time.Millisecond)
+		exitAll(held)
+		advance(80*time.Millisecond - 5*time.Microsecond)
+	}
+	cpu.Set(0.95)
+	advance(sampleEvery)
+	if st := eng.SystemStats(); math.Abs(st.BBRLimit-2.0) > 0.01 {
+		t.Fatalf("limit %v, want 110/s × 18.2 ms = 2.0", st.BBRLimit)
+	}
+	held, blocked := hold(eng, 5) // others in flight 0, 1, 2 <= 2.0: admitted; 3: not
+	defer exitAll(held)
+	if len(held) != 3 || len(blocked) != 2 {
+		t.Fatalf("%d admitted, want 3 (while at most 2.0 others are in flight)", len(held))
 	}
 }
