@@ -66,8 +66,12 @@ var formatNames = []string{"Auto", "JSON", "YAML", "SentinelJSON"}
 func (f Format) String() string { return base.EnumName("Format", formatNames, uint8(f)) }
 
 // ErrBadPayload is wrapped by every error Decode returns for a payload it
-// cannot read: invalid JSON or YAML, a wrong type, an unknown field, an
-// empty payload. A payload that reads but holds an invalid rule wraps
+// cannot read: invalid JSON or YAML, a wrong type, an unknown or repeated
+// key, null for a field, an empty payload. Behind it is a
+// *base.DecodeError (a *sentinel.Error for SentinelJSON) that names the
+// rule's family and index and the key, such as `flow rule #1: unknown key
+// "thresold" (did you mean "threshold"?)`, or the YAML parser's error,
+// with its line. A payload that reads but holds an invalid rule wraps
 // sluice.ErrInvalidRule instead.
 var ErrBadPayload = errors.New("datasource: bad payload")
 
@@ -112,19 +116,27 @@ func Decode(k Kind, f Format, data []byte) (sluice.Rules, error) {
 // yamlToJSON converts one YAML document to JSON. A duplicate key is an
 // error, and so is a second document: JSON payloads refuse trailing data,
 // and a YAML one must not silently lose what follows its first "---".
+// Errors give the YAML line where the parser does (see yamlError).
 func yamlToJSON(data []byte) ([]byte, error) {
 	dec := goyaml.NewDecoder(bytes.NewReader(data))
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
-		return nil, err
+		if err == io.EOF {
+			return nil, errors.New("no YAML document (only comments or blank lines)")
+		}
+		return nil, yamlError(err)
 	}
 	if err := dec.Decode(&doc); err != io.EOF {
 		if err == nil {
-			err = errors.New("more than one YAML document")
+			return nil, errors.New("more than one YAML document")
 		}
-		return nil, err
+		return nil, yamlError(err)
 	}
-	return yaml.YAMLToJSONStrict(data)
+	out, err := yaml.YAMLToJSONStrict(data)
+	if err != nil {
+		return nil, yamlError(err)
+	}
+	return out, nil
 }
 
 func check(k Kind, f Format) error {

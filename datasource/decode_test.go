@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/sluice-go/sluice"
+	"github.com/sluice-go/sluice/core/base"
 	"github.com/sluice-go/sluice/core/circuitbreaker"
 	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/hotspot"
@@ -140,16 +141,16 @@ func TestDecodeBadPayloads(t *testing.T) {
 		{"unknown field in YAML", datasource.Flow, datasource.YAML, "- resource: a\n  treshold: 10\n", `"treshold"`},
 		{"unknown family", datasource.All, datasource.JSON, `{"flows":[]}`, `"flows"`},
 		{"wrong type", datasource.Flow, datasource.JSON, `[{"resource":"a","threshold":"ten"}]`, "threshold"},
-		{"object for an array", datasource.Flow, datasource.JSON, `{"resource":"a"}`, "cannot unmarshal object"},
+		{"object for an array", datasource.Flow, datasource.JSON, `{"resource":"a"}`, "want an array, got an object"},
 		{"enum by number", datasource.Flow, datasource.JSON, `[{"resource":"a","controlBehavior":1}]`, "controlBehavior"},
 		{"unknown enum name", datasource.Flow, datasource.JSON, `[{"resource":"a","controlBehavior":"Queue"}]`, "Reject, Throttling"},
 		{"bad duration", datasource.Flow, datasource.JSON, `[{"resource":"a","maxQueueingTime":500}]`, "maxQueueingTime"},
 		{"null", datasource.Flow, datasource.JSON, `null`, "null"},
 		{"empty", datasource.Flow, datasource.JSON, " \n", "empty"},
-		{"invalid YAML", datasource.Flow, datasource.YAML, "- resource: [a\n", "yaml"},
-		{"two YAML documents", datasource.Flow, datasource.YAML, "[]\n---\ngarbage: [\n", "yaml"},
+		{"invalid YAML", datasource.Flow, datasource.YAML, "- resource: [a\n", "YAML syntax error at line 1: "},
+		{"two YAML documents", datasource.Flow, datasource.YAML, "[]\n---\ngarbage: [\n", "YAML syntax error at line 3: "},
 		{"two good YAML documents", datasource.Flow, datasource.YAML, "[]\n---\n[]\n", "more than one YAML document"},
-		{"duplicate YAML key", datasource.Flow, datasource.YAML, "- resource: a\n  threshold: 1\n  threshold: 2\n", "threshold"},
+		{"duplicate YAML key", datasource.Flow, datasource.YAML, "- resource: a\n  threshold: 1\n  threshold: 2\n", `YAML line 3: duplicate key "threshold"`},
 		{"trailing data", datasource.Flow, datasource.JSON, `[] []`, "after the JSON value"},
 		{"Sentinel JSON, invalid", datasource.Flow, datasource.SentinelJSON, `[{`, "sentinel"},
 	} {
@@ -187,5 +188,87 @@ func TestDecodeErrorChain(t *testing.T) {
 	var te *json.UnmarshalTypeError
 	if !errors.As(err, &te) {
 		t.Errorf("error %v: want a *json.UnmarshalTypeError behind it", err)
+	}
+}
+
+// TestDecodeErrorsNameTheRule: a payload that does not decode is named by
+// family, rule index and key, in plain words (issue 12, item 13), in every
+// format and in the All document.
+func TestDecodeErrorsNameTheRule(t *testing.T) {
+	const prefix = "datasource: bad payload: "
+	for _, tc := range []struct {
+		kind   datasource.Kind
+		format datasource.Format
+		data   string
+		want   string // the whole message
+	}{
+		{datasource.Flow, datasource.JSON, `[{"resource":"a","threshold":1},{"resource":"b","thresold":2},{"resource":"c"}]`,
+			`Flow JSON: flow rule #1: unknown key "thresold" (did you mean "threshold"?)`},
+		{datasource.Flow, datasource.JSON, `[{"resource":"a","threshold":"10"}]`,
+			`Flow JSON: flow rule #0: "threshold": want a number, got a string`},
+		{datasource.Flow, datasource.YAML, "- resource: a\n- resource: b\n  maxQueueingTime: 500\n",
+			`Flow YAML: flow rule #1: "maxQueueingTime": want a Go duration string such as "500ms", got 500`},
+		{datasource.Flow, datasource.YAML, "# no rules yet\n\n  # none at all\n",
+			`Flow YAML: no YAML document (only comments or blank lines)`},
+		{datasource.Isolation, datasource.JSON, `[{"resource":"a","threshold":1.5}]`,
+			`Isolation JSON: isolation rule #0: "threshold": want a whole number, got 1.5`},
+		{datasource.CircuitBreaker, datasource.YAML, "- resource: a\n  strategy: 2\n",
+			`CircuitBreaker YAML: circuit breaker rule #0: "strategy": want a string, got 2`},
+		{datasource.Hotspot, datasource.JSON, `[{"resource":"a","specificItems":[{"value":"x"},{"value":{}}]}]`,
+			`Hotspot JSON: hotspot rule #0: "specificItems[1].value": want a string, a number, true or false, got an object`},
+		{datasource.System, datasource.JSON, `[{"metricType":"Load","triggerCount":1},{"metricType":"Load","TriggerCount":1}]`,
+			`System JSON: system rule #1: unknown key "TriggerCount" (did you mean "triggerCount"?)`},
+		{datasource.All, datasource.JSON, `{"flow":[{"resource":"a"}],"circuitBreaker":[{"resource":"a","retryTimeout":"1s"},{"resource":"b","retryTimeout":5}]}`,
+			`All JSON: circuit breaker rule #1: "retryTimeout": want a Go duration string such as "500ms", got 5`},
+		{datasource.All, datasource.YAML, "hotspot:\n  - resource: a\n    specificItems:\n      - valeu: vip\n",
+			`All YAML: hotspot rule #0: unknown key "specificItems[0].valeu" (did you mean "value"?)`},
+		{datasource.All, datasource.JSON, `{"Flow":[]}`, `All JSON: unknown key "Flow" (did you mean "flow"?)`},
+		{datasource.All, datasource.JSON, `{"flow":[],"flow":[{"resource":"a"}]}`, `All JSON: duplicate key "flow"`},
+		{datasource.All, datasource.JSON, `{"flow":{}}`, `All JSON: "flow": want an array, got an object`},
+		{datasource.Flow, datasource.SentinelJSON, `[{"resource":"a"},{"resource":"b","thresold":2}]`,
+			`Flow SentinelJSON: sentinel: flow rule 1 ("b"): unknown key "thresold" (did you mean "threshold"?)`},
+		{datasource.Flow, datasource.SentinelJSON, `[{"resource":"a","threshold":"10"}]`,
+			`Flow SentinelJSON: sentinel: flow rule 0 ("a"): "threshold": want a number, got a string`},
+	} {
+		_, err := datasource.Decode(tc.kind, tc.format, []byte(tc.data))
+		if !errors.Is(err, datasource.ErrBadPayload) {
+			t.Errorf("%v %v %s: error %v, want one wrapping ErrBadPayload", tc.kind, tc.format, tc.data, err)
+			continue
+		}
+		if got := strings.TrimPrefix(err.Error(), prefix); got != tc.want {
+			t.Errorf("%v %v %s:\n got %s\nwant %s", tc.kind, tc.format, tc.data, got, tc.want)
+		}
+	}
+}
+
+// TestDecodeErrorFields: the rule's index and the key are fields of a
+// *base.DecodeError behind ErrBadPayload.
+func TestDecodeErrorFields(t *testing.T) {
+	_, err := datasource.Decode(datasource.Hotspot, datasource.YAML,
+		[]byte("- resource: a\n- resource: b\n  specificItems: [{value: 1, threshold: x}]\n"))
+	var de *base.DecodeError
+	if !errors.As(err, &de) || de.Family != "hotspot" || de.Index != 1 || de.Key != "specificItems[0].threshold" {
+		t.Fatalf("error %v (%+v): want a *base.DecodeError for hotspot rule 1, key specificItems[0].threshold", err, de)
+	}
+	if !errors.Is(err, base.ErrBadJSON) {
+		t.Errorf("error %v does not match base.ErrBadJSON", err)
+	}
+}
+
+// TestDecodeKeysExact: Sluice's JSON matches keys exactly and once, as its
+// YAML does (issue 12, item 14); a key in another case used to load, and a
+// repeated one to take the last value.
+func TestDecodeKeysExact(t *testing.T) {
+	for _, data := range []string{
+		`[{"resource":"a","threshold":10,"Threshold":20}]`,
+		`[{"resource":"a","threshold":10,"threshold":20}]`,
+		`[{"Resource":"a","threshold":10}]`,
+	} {
+		for _, f := range []datasource.Format{datasource.JSON, datasource.YAML} {
+			r, err := datasource.Decode(datasource.Flow, f, []byte(data)) // JSON is YAML too
+			if !errors.Is(err, datasource.ErrBadPayload) {
+				t.Errorf("%v %s: decoded to %+v, %v; want ErrBadPayload", f, data, r.Flow, err)
+			}
+		}
 	}
 }

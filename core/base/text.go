@@ -1,9 +1,6 @@
 package base
 
 import (
-	"bytes"
-	"encoding/json"
-	"errors"
 	"fmt"
 	"regexp"
 	"strings"
@@ -35,7 +32,7 @@ func UnmarshalEnum(typ string, names []string, text []byte) (uint8, error) {
 			return uint8(i), nil
 		}
 	}
-	return 0, fmt.Errorf("sluice: unknown %s %q (want one of %s)", typ, text, strings.Join(names, ", "))
+	return 0, fmt.Errorf("unknown %s %q (want one of %s)", typ, text, strings.Join(names, ", "))
 }
 
 // Duration is a time.Duration written in text encodings as a Go duration
@@ -50,23 +47,9 @@ func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d)
 func (d *Duration) UnmarshalText(text []byte) error {
 	v, err := time.ParseDuration(string(text))
 	if err != nil {
-		return fmt.Errorf("sluice: bad duration %q: want a Go duration such as \"500ms\"", text)
+		return fmt.Errorf("want a Go duration string such as \"500ms\", got %q", text)
 	}
 	*d = Duration(v)
-	return nil
-}
-
-// DecodeStrict decodes one JSON value into v, rejecting unknown fields and
-// trailing data.
-func DecodeStrict(b []byte, v any) error {
-	dec := json.NewDecoder(bytes.NewReader(b))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(v); err != nil {
-		return err
-	}
-	if dec.More() {
-		return errors.New("unexpected data after the JSON value")
-	}
 	return nil
 }
 

@@ -6,7 +6,6 @@ package circuitbreaker
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"time"
 
@@ -199,13 +198,14 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 		base.Duration(r.StatInterval), base.Duration(r.MaxAllowedRT)})
 }
 
-// UnmarshalJSON reads the form MarshalJSON writes. Unknown fields are an
-// error that names them.
+// UnmarshalJSON reads the form MarshalJSON writes, strictly (see
+// base.DecodeStrict): keys as the fields' doc comments give them, case
+// and all, each once. An error is a *base.DecodeError that names the key.
 func (r *Rule) UnmarshalJSON(b []byte) error {
 	j := ruleJSON{(*ruleFields)(r), base.Duration(r.RetryTimeout),
 		base.Duration(r.StatInterval), base.Duration(r.MaxAllowedRT)}
-	if err := base.DecodeStrict(b, &j); err != nil {
-		return fmt.Errorf("circuit breaker rule: %w", err)
+	if err := base.DecodeRule("circuit breaker", b, &j); err != nil {
+		return err
 	}
 	r.RetryTimeout = time.Duration(j.RetryTimeout)
 	r.StatInterval = time.Duration(j.StatInterval)

@@ -6,7 +6,6 @@ package flow
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 	"time"
 
@@ -312,13 +311,15 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 		base.Duration(r.MaxQueueingTime), base.Duration(r.WarmUpPeriod)})
 }
 
-// UnmarshalJSON reads the form MarshalJSON writes. Unknown fields are an
-// error that names them.
+// UnmarshalJSON reads the form MarshalJSON writes, strictly (see
+// base.DecodeStrict): keys as the fields' doc comments give them, case
+// and all, each once. An error is a *base.DecodeError that names the key,
+// such as `flow rule: unknown key "thresold" (did you mean "threshold"?)`.
 func (r *Rule) UnmarshalJSON(b []byte) error {
 	j := ruleJSON{(*ruleFields)(r), base.Duration(r.StatInterval),
 		base.Duration(r.MaxQueueingTime), base.Duration(r.WarmUpPeriod)}
-	if err := base.DecodeStrict(b, &j); err != nil {
-		return fmt.Errorf("flow rule: %w", err)
+	if err := base.DecodeRule("flow", b, &j); err != nil {
+		return err
 	}
 	r.StatInterval = time.Duration(j.StatInterval)
 	r.MaxQueueingTime = time.Duration(j.MaxQueueingTime)

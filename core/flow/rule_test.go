@@ -96,11 +96,18 @@ func TestRuleJSON(t *testing.T) {
 		t.Fatalf("round trip: %+v, want %+v", back, r)
 	}
 	for in, want := range map[string]string{
-		`{"resource":"r","threshold":1,"burst":3}`:                `unknown field "burst"`,
-		`{"resource":"r","strategy":"Lukewarm"}`:                  `unknown Strategy "Lukewarm"`,
-		`{"resource":"r","maxQueueingTime":500}`:                  `maxQueueingTime`,
-		`{"resource":"r","maxQueueingTime":"half a second"}`:      `bad duration`,
+		`{"resource":"r","threshold":1,"burst":3}`:                `flow rule: unknown key "burst"`,
+		`{"resource":"r","strategy":"Lukewarm"}`:                  `flow rule: "strategy": unknown Strategy "Lukewarm"`,
+		`{"resource":"r","maxQueueingTime":500}`:                  `flow rule: "maxQueueingTime": want a Go duration string such as "500ms", got 500`,
+		`{"resource":"r","maxQueueingTime":"half a second"}`:      `"maxQueueingTime": want a Go duration string such as "500ms", got "half a second"`,
 		`{"resource":"r","controlBehavior":"throttling"} {"x":1}`: `after the JSON value`,
+		// Keys match exactly and once (issue 12, items 13 and 14).
+		`{"resource":"r","threshold":10,"Threshold":20}`:           `flow rule: unknown key "Threshold" (did you mean "threshold"?)`,
+		`{"resource":"r","threshold":10,"threshold":20}`:           `flow rule: duplicate key "threshold"`,
+		`{"resource":"r","thresold":10}`:                           `flow rule: unknown key "thresold" (did you mean "threshold"?)`,
+		`{"resource":"r","threshold":"ten"}`:                       `flow rule: "threshold": want a number, got a string`,
+		`{"resource":"r","statInterval":"1s","StatInterval":"2s"}`: `unknown key "StatInterval" (did you mean "statInterval"?)`,
+		`{"resource":"r","memLowWaterMark":-1}`:                    `"memLowWaterMark": want a whole number >= 0, got -1`,
 	} {
 		var r Rule
 		err := json.Unmarshal([]byte(in), &r)
@@ -109,6 +116,9 @@ func TestRuleJSON(t *testing.T) {
 		}
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("Unmarshal(%s) = %v, want an error containing %q", in, err, want)
+		}
+		if err != nil && (strings.Contains(err.Error(), "Go struct field") || strings.Contains(err.Error(), "json: ")) {
+			t.Errorf("Unmarshal(%s) = %v, which speaks of Go internals", in, err)
 		}
 	}
 }

@@ -5,8 +5,8 @@
 package hotspot
 
 import (
-	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"time"
@@ -231,21 +231,26 @@ func (r Rule) MarshalJSON() ([]byte, error) {
 	return json.Marshal(ruleJSON{(*ruleFields)(&r), base.Duration(r.Duration), base.Duration(r.MaxQueueingTime)})
 }
 
-// UnmarshalJSON reads the form MarshalJSON writes. Unknown fields are an
-// error that names them.
+// UnmarshalJSON reads the form MarshalJSON writes, strictly (see
+// base.DecodeStrict): keys as the fields' doc comments give them, case
+// and all, each once. An error is a *base.DecodeError that names the key,
+// such as `hotspot rule: "specificItems[1].value": want a string, a
+// number, true or false, got an object`.
 func (r *Rule) UnmarshalJSON(b []byte) error {
 	j := ruleJSON{(*ruleFields)(r), base.Duration(r.Duration), base.Duration(r.MaxQueueingTime)}
-	if err := base.DecodeStrict(b, &j); err != nil {
-		return fmt.Errorf("hotspot rule: %w", err)
+	if err := base.DecodeRule("hotspot", b, &j); err != nil {
+		return err
 	}
 	r.Duration = time.Duration(j.Duration)
 	r.MaxQueueingTime = time.Duration(j.MaxQueueingTime)
 	return nil
 }
 
-// UnmarshalJSON reads an item, keeping its value's kind: a JSON string is a
-// string, a number without a fraction or exponent an int64, any other
-// number a float64, true and false a bool.
+// UnmarshalJSON reads an item strictly, as Rule.UnmarshalJSON does,
+// keeping its value's kind: a JSON string is a string, a number without a
+// fraction or exponent that fits an int64 is an int64, any other number a
+// float64, true and false a bool. A missing value, null, an object or an
+// array is an error.
 func (it *SpecificItem) UnmarshalJSON(b []byte) error {
 	var raw struct {
 		Value     json.RawMessage `json:"value"`
@@ -254,21 +259,41 @@ func (it *SpecificItem) UnmarshalJSON(b []byte) error {
 	if err := base.DecodeStrict(b, &raw); err != nil {
 		return err
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw.Value))
-	dec.UseNumber()
-	var v any
-	if err := dec.Decode(&v); err != nil {
-		return fmt.Errorf("specific item value: %w", err)
-	}
-	if n, ok := v.(json.Number); ok {
-		if i, err := n.Int64(); err == nil {
-			v = i
-		} else if f, err := n.Float64(); err == nil {
-			v = f
-		} else {
-			return fmt.Errorf("specific item value %s: %w", n, err)
-		}
+	v, err := itemValue(raw.Value)
+	if err != nil {
+		return &base.DecodeError{Index: -1, Key: "value", Err: err}
 	}
 	it.Value, it.Threshold = v, raw.Threshold
 	return nil
+}
+
+// itemValue reads a SpecificItem's value; raw is empty when the key is
+// missing.
+func itemValue(raw json.RawMessage) (any, error) {
+	const want = "want a string, a number, true or false"
+	if len(raw) == 0 {
+		return nil, errors.New("missing: " + want)
+	}
+	switch raw[0] {
+	case '"':
+		var s string
+		err := json.Unmarshal(raw, &s)
+		return s, err
+	case 't', 'f':
+		return raw[0] == 't', nil
+	case '{':
+		return nil, errors.New(want + ", got an object")
+	case '[':
+		return nil, errors.New(want + ", got an array")
+	case 'n':
+		return nil, errors.New(want + ", got null")
+	}
+	n := json.Number(raw)
+	if i, err := n.Int64(); err == nil {
+		return i, nil
+	}
+	if f, err := n.Float64(); err == nil {
+		return f, nil
+	}
+	return nil, fmt.Errorf("want a number that fits a float64, got %s", raw)
 }

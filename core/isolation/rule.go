@@ -3,11 +3,7 @@
 // contention.
 package isolation
 
-import (
-	"fmt"
-
-	"github.com/sluice-go/sluice/core/base"
-)
+import "github.com/sluice-go/sluice/core/base"
 
 // Rule caps the entries to a resource that may be in flight at once.
 //
@@ -44,10 +40,9 @@ func (r *Rule) Validate() error {
 
 type ruleFields Rule
 
-// UnmarshalJSON reads a rule, rejecting unknown fields by name.
+// UnmarshalJSON reads a rule strictly (see base.DecodeStrict): keys as
+// the fields' doc comments give them, case and all, each once. An error is
+// a *base.DecodeError that names the key.
 func (r *Rule) UnmarshalJSON(b []byte) error {
-	if err := base.DecodeStrict(b, (*ruleFields)(r)); err != nil {
-		return fmt.Errorf("isolation rule: %w", err)
-	}
-	return nil
+	return base.DecodeRule("isolation", b, (*ruleFields)(r))
 }

@@ -16,7 +16,6 @@ package system
 
 import (
 	"encoding/json"
-	"fmt"
 	"math"
 
 	"github.com/sluice-go/sluice/core/base"
@@ -149,12 +148,11 @@ func (r *Rule) Validate() error {
 
 type ruleFields Rule
 
-// UnmarshalJSON reads a rule, rejecting unknown fields by name.
+// UnmarshalJSON reads a rule strictly (see base.DecodeStrict): keys as
+// the fields' doc comments give them, case and all, each once. An error is
+// a *base.DecodeError that names the key.
 func (r *Rule) UnmarshalJSON(b []byte) error {
-	if err := base.DecodeStrict(b, (*ruleFields)(r)); err != nil {
-		return fmt.Errorf("system rule: %w", err)
-	}
-	return nil
+	return base.DecodeRule("system", b, (*ruleFields)(r))
 }
 
 var _ json.Unmarshaler = (*Rule)(nil)

@@ -6,7 +6,9 @@
 // Each function reads a JSON array of one family's rules, in the JSON
 // Sentinel Go's own rule types and its ext/datasource parsers
 // (FlowRuleJsonArrayParser and the others) read: the same field names
-// (matched without regard to case, as encoding/json matches them), the same
+// (matched without regard to case, as encoding/json matches them, so that
+// what Sentinel Go loads loads here; but a field named twice, in any case,
+// is refused, where Sentinel Go keeps the last), the same
 // Go types (so a negative maxQueueingTimeMs fails as it fails there), and
 // the integer enums with the values Sentinel Go gives them. Unlike
 // Sentinel Go it refuses what it cannot account for: JSON null, an unknown

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"strconv"
 	"strings"
 	"time"
 
@@ -32,8 +31,10 @@ var ErrUnsupported = errors.New("sentinel: unsupported value")
 //
 // errors.Is(err, ErrUnknownValue) and errors.Is(err, ErrUnsupported) tell
 // the two conversion failures apart; for JSON that does not decode, Err is
-// the encoding/json error (errors.As finds *json.SyntaxError or
-// *json.UnmarshalTypeError through it).
+// a *base.DecodeError, which says what is wrong in plain words (such as
+// `"threshold": want a number, got a string` or `unknown key "thresold"
+// (did you mean "threshold"?)`) and through which errors.As finds
+// encoding/json's *json.SyntaxError or *json.UnmarshalTypeError.
 type Error struct {
 	// Family is "flow", "isolation", "circuit breaker", "hotspot" or
 	// "system".
@@ -44,7 +45,9 @@ type Error struct {
 	// Resource is the rule's resource, when it is known.
 	Resource string
 	// Field is the Sentinel JSON field at fault (such as "controlBehavior"
-	// or "specificItems"), or "" when it is not one field.
+	// or "specificItems"), or, for JSON that does not decode, the path of
+	// the key at fault (such as "specificItems[1].valStr"); or "" when it
+	// is not one field.
 	Field string
 	// Err is the cause: ErrUnknownValue, ErrUnsupported or a JSON error,
 	// wrapped with a description.
@@ -131,9 +134,10 @@ func (r rule) int64Of(field string, v uint64) (int64, error) {
 }
 
 // convertArray reads data as a JSON array of Sentinel rules of type S, each
-// decoded strictly (an unknown field is an error), and converts each with
-// conv. name returns a rule's resource for errors. An empty array gives an
-// empty, non-nil slice.
+// decoded by base.DecodeFoldedKeys (keys match without regard to case, as
+// in Sentinel Go; an unknown or repeated key is an error), and converts
+// each with conv. name returns a rule's resource for errors. An empty
+// array gives an empty, non-nil slice.
 func convertArray[S, R any](family string, data []byte, name func(*S) string,
 	conv func(rule, *S) (R, error)) ([]R, error) {
 	whole := func(err error) error { return &Error{Family: family, Index: -1, Err: err} }
@@ -142,7 +146,7 @@ func convertArray[S, R any](family string, data []byte, name func(*S) string,
 	}
 	var raws []json.RawMessage
 	if err := base.DecodeStrict(data, &raws); err != nil {
-		return nil, whole(fmt.Errorf("want a JSON array of Sentinel Go %s rules: %w", family, err))
+		return nil, whole(err)
 	}
 	out := make([]R, 0, len(raws))
 	for i, raw := range raws {
@@ -151,13 +155,17 @@ func convertArray[S, R any](family string, data []byte, name func(*S) string,
 			return nil, &Error{Family: family, Index: i, Err: errors.New("null: want a rule object")}
 		}
 		var s S
-		if err := base.DecodeStrict(raw, &s); err != nil {
+		if err := base.DecodeFoldedKeys(raw, &s); err != nil {
 			// Name the rule if its resource can be read at all.
 			var n struct {
 				Resource string `json:"resource"`
 			}
 			_ = json.Unmarshal(raw, &n)
-			return nil, &Error{Family: family, Index: i, Resource: n.Resource, Field: unknownField(err), Err: err}
+			e := &Error{Family: family, Index: i, Resource: n.Resource, Err: err}
+			if de := (*base.DecodeError)(nil); errors.As(err, &de) {
+				e.Field = de.Key
+			}
+			return nil, e
 		}
 		id.resource = name(&s)
 		r, err := conv(id, &s)
@@ -167,20 +175,4 @@ func convertArray[S, R any](family string, data []byte, name func(*S) string,
 		out = append(out, r)
 	}
 	return out, nil
-}
-
-// unknownField returns the field named by encoding/json's error for an
-// unknown field, or the field of a type error, or "".
-func unknownField(err error) string {
-	var te *json.UnmarshalTypeError
-	if errors.As(err, &te) {
-		return te.Field
-	}
-	const prefix = `json: unknown field `
-	if msg := err.Error(); strings.HasPrefix(msg, prefix) {
-		if f, err := strconv.Unquote(msg[len(prefix):]); err == nil {
-			return f
-		}
-	}
-	return ""
 }

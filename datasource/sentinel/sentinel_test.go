@@ -81,13 +81,16 @@ func checkErr(t *testing.T, err error, c errCase) {
 func commonErrCases(family string) []errCase {
 	return []errCase{
 		{name: "null", json: `null`, want: []string{"sentinel: " + family + " rules: null"}},
-		{name: "object", json: `{"resource": "a"}`, want: []string{family + " rules: want a JSON array", "cannot unmarshal object"}},
+		{name: "object", json: `{"resource": "a"}`, want: []string{family + " rules: want an array, got an object"}},
 		{name: "invalid", json: `[{"resource": `, want: []string{family + " rules:"}},
 		{name: "trailing", json: `[] []`, want: []string{"unexpected data after"}},
 		{name: "null rule", json: `[{"resource": "a", "threshold": 1}, null]`, want: []string{family + " rule 1: null"}},
 		{name: "unknown field", json: `[{"resource": "a", "bogus": 1}]`,
-			want: []string{family + ` rule 0`, `unknown field "bogus"`}, field: "bogus"},
-		{name: "wrong type", json: `[{"resource": 5}]`, want: []string{family + " rule 0", "cannot unmarshal number"}, field: "resource"},
+			want: []string{family + ` rule 0 ("a"): unknown key "bogus"`}, field: "bogus"},
+		{name: "wrong type", json: `[{"resource": 5}]`, want: []string{family + ` rule 0: "resource": want a string, got 5`}, field: "resource"},
+		// Keys match without regard to case, as in Sentinel Go, but once.
+		{name: "duplicate key", json: `[{"resource": "a", "Resource": "b"}]`,
+			want: []string{family + ` rule 0 (`, `): duplicate key "Resource" (the same field as "resource")`}, field: "Resource"},
 	}
 }
 
@@ -177,11 +180,11 @@ func TestFlowErrors(t *testing.T) {
 			want: []string{`relationStrategy 2 is not one of 0 (CurrentResource), 1 (AssociatedResource)`},
 			is:   ErrUnknownValue, field: "relationStrategy"},
 		errCase{name: "negative uint32", json: `[{"resource": "a", "maxQueueingTimeMs": -1}]`,
-			want: []string{`flow rule 0 ("a")`, "cannot unmarshal number -1"}, field: "maxQueueingTimeMs"},
+			want: []string{`flow rule 0 ("a"): "maxQueueingTimeMs": want a whole number >= 0, got -1`}, field: "maxQueueingTimeMs"},
 		errCase{name: "fractional uint32", json: `[{"resource": "a", "warmUpPeriodSec": 1.5}]`,
-			want: []string{"cannot unmarshal number 1.5"}, field: "warmUpPeriodSec"},
+			want: []string{`"warmUpPeriodSec": want a whole number >= 0, got 1.5`}, field: "warmUpPeriodSec"},
 		errCase{name: "Sluice field name", json: `[{"resource": "a", "statIntervalMs": 1000}]`,
-			want: []string{`unknown field "statIntervalMs"`}, field: "statIntervalMs"},
+			want: []string{`unknown key "statIntervalMs" (did you mean "statIntervalInMs"?)`}, field: "statIntervalMs"},
 		errCase{name: "memory low <= 0", json: `[{"resource": "a", "tokenCalculateStrategy": 2, "highMemUsageThreshold": 1, "memLowWaterMarkBytes": 1, "memHighWaterMarkBytes": 2}]`,
 			want: []string{"lowMemUsageThreshold 0", "Sentinel Go refuses"}, is: ErrUnsupported, field: "lowMemUsageThreshold"},
 		errCase{name: "memory high >= low", json: `[{"resource": "a", "tokenCalculateStrategy": 2, "lowMemUsageThreshold": 5, "highMemUsageThreshold": 5, "memLowWaterMarkBytes": 1, "memHighWaterMarkBytes": 2}]`,
@@ -219,7 +222,7 @@ func TestIsolation(t *testing.T) {
 		errCase{name: "threshold 0", json: `[{"resource": "a"}]`,
 			want: []string{"threshold 0", "block every entry"}, is: ErrUnsupported, field: "threshold"},
 		errCase{name: "negative threshold", json: `[{"resource": "a", "threshold": -1}]`,
-			want: []string{"cannot unmarshal number -1"}, field: "threshold"},
+			want: []string{`"threshold": want a whole number >= 0, got -1`}, field: "threshold"},
 	)
 	// the common "null rule" case has threshold 1: fine for isolation.
 	for _, c := range cases {
@@ -265,7 +268,7 @@ func TestCircuitBreaker(t *testing.T) {
 		errCase{name: "maxAllowedRtMs overflow", json: `[{"resource": "a", "statIntervalMs": 1000, "maxAllowedRtMs": 9223372036855}]`,
 			want: []string{"maxAllowedRtMs 9223372036855 does not fit in a time.Duration"}, is: ErrUnsupported, field: "maxAllowedRtMs"},
 		errCase{name: "negative strategy", json: `[{"resource": "a", "strategy": -1}]`,
-			want: []string{"cannot unmarshal number -1"}, field: "strategy"},
+			want: []string{`"strategy": want a whole number >= 0, got -1`}, field: "strategy"},
 	)
 	cases[4].json = `[{"resource": "a", "threshold": 1, "statIntervalMs": 1000}, null]` // null rule, after a valid one
 	for _, c := range cases {
@@ -349,9 +352,11 @@ func TestHotspot(t *testing.T) {
 		errCase{name: "bad float", json: items(`{"valKind": 3, "valStr": "NaN"}`),
 			want: []string{`valStr "NaN" is not a KindFloat64`}, is: ErrUnknownValue, field: "specificItems"},
 		errCase{name: "map form", json: string(readFile(t, "bad/hotspot_map_items.json")),
-			want: []string{`hotspot rule 0 ("abc")`, "cannot unmarshal object"}, field: "specificItems"},
+			want: []string{`hotspot rule 0 ("abc"): "specificItems": want an array, got an object`}, field: "specificItems"},
 		errCase{name: "specific item unknown field", json: items(`{"valKind": 1, "valStr": "x", "value": "x"}`),
-			want: []string{`unknown field "value"`}, field: "value"},
+			want: []string{`unknown key "specificItems[0].value"`}, field: "specificItems[0].value"},
+		errCase{name: "specific item wrong type", json: items(`{"valKind": 1, "valStr": 5}`),
+			want: []string{`"specificItems[0].valStr": want a string, got 5`}, field: "specificItems[0].valStr"},
 	)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -380,7 +385,7 @@ func TestSystem(t *testing.T) {
 	cases := append(commonErrCases("system")[:4],
 		errCase{name: "null rule", json: `[{"metricType": 0}, null]`, want: []string{"system rule 1: null"}},
 		errCase{name: "unknown field", json: string(readFile(t, "bad/system_adaptive_strategy.json")),
-			want: []string{`system rule 0: json: unknown field "adaptiveStrategy"`}, field: "adaptiveStrategy"},
+			want: []string{`system rule 0: unknown key "adaptiveStrategy"`}, field: "adaptiveStrategy"},
 		errCase{name: "metricType", json: `[{"metricType": 5, "triggerCount": 1}]`,
 			want: []string{`system rule 0: metricType 5 is not one of 0 (Load), 1 (AvgRT), 2 (Concurrency), 3 (InboundQPS), 4 (CpuUsage)`},
 			is:   ErrUnknownValue, field: "metricType"},
@@ -392,7 +397,7 @@ func TestSystem(t *testing.T) {
 			want: []string{"system rule 1: triggerCount 0 on metricType 2"}, is: ErrUnsupported, field: "triggerCount"},
 		errCase{name: "zero avg rt", json: `[{"metricType": 1}]`, want: []string{"triggerCount 0 on metricType 1"}, is: ErrUnsupported, field: "triggerCount"},
 		errCase{name: "zero qps", json: `[{"metricType": 3}]`, want: []string{"triggerCount 0 on metricType 3"}, is: ErrUnsupported, field: "triggerCount"},
-		errCase{name: "negative metricType", json: `[{"metricType": -1}]`, want: []string{"cannot unmarshal number -1"}, field: "metricType"},
+		errCase{name: "negative metricType", json: `[{"metricType": -1}]`, want: []string{`"metricType": want a whole number >= 0, got -1`}, field: "metricType"},
 	)
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -411,7 +416,7 @@ func TestBadFixtures(t *testing.T) {
 		{"bad/flow_behavior.json", func(b []byte) error { _, err := FlowRules(b); return err },
 			`sentinel: flow rule 0 ("GET /x"): controlBehavior 7 is not one of 0 (Reject), 1 (Throttling)`},
 		{"bad/flow_unknown_field.json", func(b []byte) error { _, err := FlowRules(b); return err },
-			`sentinel: flow rule 0 ("GET /x"): json: unknown field "statIntervalMs"`},
+			`sentinel: flow rule 0 ("GET /x"): unknown key "statIntervalMs" (did you mean "statIntervalInMs"?)`},
 		{"bad/null.json", func(b []byte) error { _, err := SystemRules(b); return err }, "sentinel: system rules: null: want a JSON array of rules ([] for none)"},
 	} {
 		err := tt.conv(readFile(t, tt.file))
