@@ -36,12 +36,28 @@ const (
 	// available to the process (its cgroup limit, or the host's memory).
 	MemoryUsage
 	// AvgRT is the mean response time, in milliseconds, of the inbound
-	// entries that exited in the last second.
+	// entries that exited in the last second: the current 100 ms bucket of
+	// the engine's inbound statistics and the nine before it, read live at
+	// each entry (an exit counts for the next entry). A rule acts while the
+	// mean is above TriggerCount (Sentinel Go: at or above).
 	AvgRT
-	// Concurrency is the number of inbound entries in flight.
+	// Concurrency is the number of inbound entries in flight, the entry
+	// being checked included: an entry counts from when it passes its
+	// checks (its wait in a Throttling queue included) until Exit. A
+	// NoAdaptive rule so holds at most ⌊TriggerCount⌋ entries in flight,
+	// exactly, however many race for the last slots (each entry reserves
+	// its slot; with several such rules, the tightest holds). For a whole
+	// number that is what Sentinel Go admits (n < threshold).
 	Concurrency
-	// InboundQPS is the rate of inbound entries admitted, per second over
-	// the last second.
+	// InboundQPS is the number of inbound entries admitted in the last
+	// second (the current 100 ms bucket and the nine before it), the entry
+	// being checked included, read live at each entry. A NoAdaptive rule so
+	// admits at most ⌊TriggerCount⌋ entries in any such second, exactly,
+	// however many race (each entry reserves its pass); entries admitted
+	// before the rule was loaded count too. For a whole number that is what
+	// Sentinel Go admits (qps < threshold). As the buckets are 100 ms, a
+	// sliding second that straddles two such seconds may see up to twice
+	// that.
 	InboundQPS
 )
 
@@ -71,15 +87,18 @@ const (
 	NoAdaptive Strategy = iota
 	// BBR, while the metric is above TriggerCount, still admits an
 	// inbound entry if the inbound entries already in flight (this one not
-	// counted) are at most maxCompletedPerSecond × minRT: what the service
-	// has shown it can complete (Little's law). maxCompletedPerSecond is
-	// the largest number of inbound entries (not permits) that exited in
-	// any of the last BBRWindows whole seconds, and minRT the smallest
-	// response time of an inbound entry that exited in those seconds. The
-	// seconds end at the start of the current 100 ms bucket of the
+	// counted) are at most one, or at most maxCompletedPerSecond × minRT:
+	// what the service has shown it can complete (Little's law).
+	// maxCompletedPerSecond is the largest number of inbound entries (not
+	// permits) that exited in any of the last BBRWindows whole seconds, and
+	// minRT the smallest mean response time of the entries that exited in
+	// one 100 ms bucket of those seconds (as go-zero and Kratos take it):
+	// the mean of a bucket, not one call's time, so that a route far
+	// cheaper than the rest (a health check) does not drive the limit to
+	// nothing. The seconds end at the start of the current bucket of the
 	// engine's inbound statistics, and the limit is worked out again once
 	// per bucket. With nothing completed yet the limit is 0, so entries
-	// pass one at a time.
+	// pass while at most one other is in flight, as in Sentinel Go.
 	BBR
 )
 
