@@ -20,12 +20,21 @@ import (
 // Rules is a complete rule set, one slice per family. A nil or empty slice
 // means no rules of that family.
 type Rules struct {
-	Flow           []flow.Rule           `json:"flow,omitempty"`
-	Isolation      []isolation.Rule      `json:"isolation,omitempty"`
+	// Flow holds the QPS rules. JSON/YAML key: flow, an array of
+	// flow.Rule objects.
+	Flow []flow.Rule `json:"flow,omitempty"`
+	// Isolation holds the concurrency rules. JSON/YAML key: isolation, an
+	// array of isolation.Rule objects.
+	Isolation []isolation.Rule `json:"isolation,omitempty"`
+	// CircuitBreaker holds the circuit-breaker rules. JSON/YAML key:
+	// circuitBreaker, an array of circuitbreaker.Rule objects.
 	CircuitBreaker []circuitbreaker.Rule `json:"circuitBreaker,omitempty"`
-	Hotspot        []hotspot.Rule        `json:"hotspot,omitempty"`
+	// Hotspot holds the hot-parameter rules. JSON/YAML key: hotspot, an
+	// array of hotspot.Rule objects.
+	Hotspot []hotspot.Rule `json:"hotspot,omitempty"`
 	// System rules protect the whole service and apply to Inbound entries
-	// only; see package system.
+	// only; see package system. JSON/YAML key: system, an array of
+	// system.Rule objects.
 	System []system.Rule `json:"system,omitempty"`
 }
 

@@ -79,35 +79,44 @@ const (
 // counts.
 type Rule struct {
 	// ID names the rule in errors, logs and state changes. Optional.
+	// JSON/YAML key: id.
 	ID string `json:"id,omitempty"`
 	// Resource is the resource the rule guards, or a regular expression
 	// (RE2, matched against the whole name) when Regex is true; each
-	// matching resource then gets a breaker of its own.
+	// matching resource then gets a breaker of its own. JSON/YAML key:
+	// resource.
 	Resource string `json:"resource"`
-	Regex    bool   `json:"regex,omitempty"`
+	// Regex makes Resource a pattern. JSON/YAML key: regex, true or false.
+	Regex bool `json:"regex,omitempty"`
 	// Strategy says what trips the breaker. Default SlowRequestRatio.
+	// JSON/YAML key: strategy, a name such as "ErrorRatio".
 	Strategy Strategy `json:"strategy"`
 	// RetryTimeout is how long the breaker stays open before it lets
-	// probes through. Required, > 0.
-	RetryTimeout time.Duration `json:"-"`
+	// probes through. Required, > 0. JSON/YAML key: retryTimeout, a Go
+	// duration string such as "5s".
+	RetryTimeout time.Duration `json:"retryTimeout"`
 	// MinRequestAmount is the fewest completed calls in the window that can
-	// trip the breaker. Zero means 1.
+	// trip the breaker. Zero means 1. JSON/YAML key: minRequestAmount, a
+	// whole number.
 	MinRequestAmount int64 `json:"minRequestAmount,omitempty"`
 	// StatInterval is the span of the sliding window. Zero means 1 s;
-	// otherwise at least MinStatInterval.
-	StatInterval time.Duration `json:"-"`
+	// otherwise at least MinStatInterval. JSON/YAML key: statInterval, a
+	// Go duration string such as "10s".
+	StatInterval time.Duration `json:"statInterval,omitempty"`
 	// StatBuckets is the number of buckets the window slides by. Zero means
 	// 10; at most MaxStatBuckets, and it must divide StatInterval exactly.
+	// JSON/YAML key: statBuckets, a whole number.
 	StatBuckets int `json:"statBuckets,omitempty"`
 	// MaxAllowedRT: a call is slow when its response time is strictly
 	// greater. Required (> 0) for SlowRequestRatio, unused otherwise.
-	MaxAllowedRT time.Duration `json:"-"`
+	// JSON/YAML key: maxAllowedRT, a Go duration string such as "200ms".
+	MaxAllowedRT time.Duration `json:"maxAllowedRT,omitempty"`
 	// Threshold is a ratio in (0, 1] for the ratio strategies, or a count
-	// (>= 1) for ErrorCount.
+	// (>= 1) for ErrorCount. JSON/YAML key: threshold.
 	Threshold float64 `json:"threshold"`
 	// ProbeNum is how many probes may be in flight at once when half-open,
 	// and how many must succeed to close the breaker. Zero means 1; at most
-	// MaxProbeNum.
+	// MaxProbeNum. JSON/YAML key: probeNum, a whole number.
 	ProbeNum int64 `json:"probeNum,omitempty"`
 }
 
@@ -182,6 +191,8 @@ func (r *Rule) Validate() error {
 	return nil
 }
 
+// ruleFields is Rule without its methods, for the JSON form, in which
+// ruleJSON's durations hide its own.
 type ruleFields Rule
 
 type ruleJSON struct {

@@ -132,53 +132,67 @@ const (
 // default: Direct strategy, Reject behaviour, a 1 s interval, the rule's own
 // resource counted.
 type Rule struct {
-	// ID names the rule in errors and logs. Optional.
+	// ID names the rule in errors and logs. Optional. JSON/YAML key: id.
 	ID string `json:"id,omitempty"`
 	// Resource is the resource the rule guards, or a regular expression
 	// (RE2 syntax, matched against the whole name) when Regex is true.
+	// JSON/YAML key: resource.
 	Resource string `json:"resource"`
 	// Regex makes Resource a pattern: the rule then applies to each
 	// resource whose name matches it, with its own count for each.
+	// JSON/YAML key: regex, true or false.
 	Regex bool `json:"regex,omitempty"`
 	// Threshold is the number of permits (entries times their batch count)
 	// allowed per StatInterval. Zero blocks everything. Under Reject only
 	// whole permits pass, so a threshold in (0, 1) is invalid (10.5 admits
 	// 10); Throttling spaces fractional rates exactly. Not used by
-	// MemoryAdaptive.
+	// MemoryAdaptive. JSON/YAML key: threshold.
 	Threshold float64 `json:"threshold"`
 	// Strategy says how the threshold is worked out. Default Direct.
+	// JSON/YAML key: strategy, a name such as "WarmUp".
 	Strategy Strategy `json:"strategy,omitempty"`
 	// ControlBehavior says what happens over the threshold. Default Reject.
+	// JSON/YAML key: controlBehavior, a name such as "Throttling".
 	ControlBehavior ControlBehavior `json:"controlBehavior,omitempty"`
 	// StatInterval is the interval Threshold is counted over. Zero means 1 s;
 	// otherwise at least MinStatInterval. With Reject it is counted in a
 	// sliding window of 10 buckets, so it must be a multiple of 10 ns.
-	StatInterval time.Duration `json:"-"`
+	// JSON/YAML key: statInterval, a Go duration string such as "1s".
+	StatInterval time.Duration `json:"statInterval,omitempty"`
 	// MaxQueueingTime is the longest an entry may wait for its turn under
 	// Throttling; an entry that would wait longer is blocked at once. Zero
 	// means entries are spaced but never wait. At most MaxQueueingTimeLimit.
-	MaxQueueingTime time.Duration `json:"-"`
+	// JSON/YAML key: maxQueueingTime, a Go duration string such as "500ms".
+	MaxQueueingTime time.Duration `json:"maxQueueingTime,omitempty"`
 	// WarmUpPeriod is how long sustained traffic takes to raise a cold
 	// resource to Threshold under WarmUp. Required with WarmUp.
-	WarmUpPeriod time.Duration `json:"-"`
+	// JSON/YAML key: warmUpPeriod, a Go duration string such as "30s".
+	WarmUpPeriod time.Duration `json:"warmUpPeriod,omitempty"`
 	// WarmUpColdFactor is Threshold divided by the cold starting rate under
 	// WarmUp. Zero means 3; otherwise it must be greater than 1.
+	// JSON/YAML key: warmUpColdFactor.
 	WarmUpColdFactor float64 `json:"warmUpColdFactor,omitempty"`
 	// RelationStrategy says whose traffic is counted. Default
-	// CurrentResource.
+	// CurrentResource. JSON/YAML key: relationStrategy, a name such as
+	// "AssociatedResource".
 	RelationStrategy RelationStrategy `json:"relationStrategy,omitempty"`
 	// RefResource is the resource counted under AssociatedResource.
+	// JSON/YAML key: refResource.
 	RefResource string `json:"refResource,omitempty"`
 	// LowMemUsageThreshold is the threshold (per StatInterval) under
 	// MemoryAdaptive while memory use is at or below MemLowWaterMark.
+	// JSON/YAML key: lowMemUsageThreshold.
 	LowMemUsageThreshold float64 `json:"lowMemUsageThreshold,omitempty"`
 	// HighMemUsageThreshold is the threshold under MemoryAdaptive while
 	// memory use is at or above MemHighWaterMark. It must not exceed
-	// LowMemUsageThreshold.
+	// LowMemUsageThreshold. JSON/YAML key: highMemUsageThreshold.
 	HighMemUsageThreshold float64 `json:"highMemUsageThreshold,omitempty"`
 	// MemLowWaterMark and MemHighWaterMark, in bytes, bound the memory range
 	// over which MemoryAdaptive slides linearly between the two thresholds.
-	MemLowWaterMark  uint64 `json:"memLowWaterMark,omitempty"`
+	// JSON/YAML key: memLowWaterMark, a whole number.
+	MemLowWaterMark uint64 `json:"memLowWaterMark,omitempty"`
+	// MemHighWaterMark: see MemLowWaterMark. JSON/YAML key:
+	// memHighWaterMark, a whole number.
 	MemHighWaterMark uint64 `json:"memHighWaterMark,omitempty"`
 }
 
@@ -294,7 +308,8 @@ func (r *Rule) fractionalThreshold() (string, float64) {
 
 func finiteNonNegative(f float64) bool { return f >= 0 && !math.IsInf(f, 1) }
 
-// ruleFields is Rule without its methods, for the JSON form.
+// ruleFields is Rule without its methods, for the JSON form, in which
+// ruleJSON's durations hide its own.
 type ruleFields Rule
 
 type ruleJSON struct {

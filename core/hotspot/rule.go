@@ -91,7 +91,11 @@ const (
 // type is one kind: int 7 matches int64 7, but not 7.0). In JSON and YAML
 // it is written as it appears: "vip", 42, 0.5, true.
 type SpecificItem struct {
-	Value     any     `json:"value"`
+	// Value is the value the item applies to. JSON/YAML key: value, a
+	// string, a number, true or false.
+	Value any `json:"value"`
+	// Threshold replaces the rule's Threshold for Value. JSON/YAML key:
+	// threshold.
 	Threshold float64 `json:"threshold"`
 }
 
@@ -121,35 +125,45 @@ type Rule struct {
 	ID string `json:"id,omitempty"`
 	// Resource is the resource the rule guards, or a regular expression
 	// (RE2, matched against the whole name) when Regex is true; each
-	// matching resource then counts its values on its own.
+	// matching resource then counts its values on its own. JSON/YAML key:
+	// resource.
 	Resource string `json:"resource"`
-	Regex    bool   `json:"regex,omitempty"`
-	// MetricType says what is limited per value. Default QPS.
+	// Regex makes Resource a pattern. JSON/YAML key: regex, true or false.
+	Regex bool `json:"regex,omitempty"`
+	// MetricType says what is limited per value. Default QPS. JSON/YAML
+	// key: metricType, a name such as "Concurrency".
 	MetricType MetricType `json:"metricType,omitempty"`
-	// ControlBehavior applies to QPS. Default Reject.
+	// ControlBehavior applies to QPS. Default Reject. JSON/YAML key:
+	// controlBehavior, a name such as "Throttling".
 	ControlBehavior ControlBehavior `json:"controlBehavior,omitempty"`
 	// ParamIndex picks the argument among WithArgs; a negative index counts
-	// from the end (-1 is the last).
+	// from the end (-1 is the last). JSON/YAML key: paramIndex, a whole
+	// number.
 	ParamIndex int `json:"paramIndex,omitempty"`
 	// ParamKey, when set, picks the attachment with this key instead.
+	// JSON/YAML key: paramKey.
 	ParamKey string `json:"paramKey,omitempty"`
 	// Threshold is the permits per Duration (QPS) or the entries in flight
 	// (Concurrency) allowed per value. Zero blocks every value that has no
-	// SpecificItems entry.
+	// SpecificItems entry. JSON/YAML key: threshold.
 	Threshold float64 `json:"threshold"`
 	// BurstCount is extra permits a value's bucket holds under QPS Reject:
-	// its capacity is Threshold + BurstCount.
+	// its capacity is Threshold + BurstCount. JSON/YAML key: burstCount.
 	BurstCount float64 `json:"burstCount,omitempty"`
 	// Duration is the window Threshold refills over. Zero means 1 s.
-	Duration time.Duration `json:"-"`
+	// JSON/YAML key: duration, a Go duration string such as "1s".
+	Duration time.Duration `json:"duration,omitempty"`
 	// MaxQueueingTime is the longest an entry waits for its value's turn
-	// under Throttling. Zero means spaced without waiting.
-	MaxQueueingTime time.Duration `json:"-"`
+	// under Throttling. Zero means spaced without waiting. JSON/YAML key:
+	// maxQueueingTime, a Go duration string such as "500ms".
+	MaxQueueingTime time.Duration `json:"maxQueueingTime,omitempty"`
 	// ParamsMaxCapacity is how many distinct values are tracked at once;
 	// past it, the values least worth keeping are forgotten (see Limiter).
-	// Zero means DefaultParamsMaxCapacity.
+	// Zero means DefaultParamsMaxCapacity. JSON/YAML key:
+	// paramsMaxCapacity, a whole number.
 	ParamsMaxCapacity int `json:"paramsMaxCapacity,omitempty"`
-	// SpecificItems gives some values their own threshold.
+	// SpecificItems gives some values their own threshold. JSON/YAML key:
+	// specificItems, an array of SpecificItem objects.
 	SpecificItems []SpecificItem `json:"specificItems,omitempty"`
 }
 
@@ -217,6 +231,8 @@ func (r *Rule) Validate() error {
 	return nil
 }
 
+// ruleFields is Rule without its methods, for the JSON form, in which
+// ruleJSON's durations hide its own.
 type ruleFields Rule
 
 type ruleJSON struct {

@@ -11,16 +11,18 @@ import "github.com/sluice-go/sluice/core/base"
 // count. With several rules on one resource, the smallest Threshold is the
 // one in force.
 type Rule struct {
-	// ID names the rule in errors and logs. Optional.
+	// ID names the rule in errors and logs. Optional. JSON/YAML key: id.
 	ID string `json:"id,omitempty"`
 	// Resource is the resource the rule guards, or a regular expression
 	// (RE2, matched against the whole name) when Regex is true.
+	// JSON/YAML key: resource.
 	Resource string `json:"resource"`
 	// Regex makes Resource a pattern: the rule then applies to each
 	// resource whose name matches it, with its own count for each.
+	// JSON/YAML key: regex, true or false.
 	Regex bool `json:"regex,omitempty"`
 	// Threshold is the most entries in flight at once. Zero blocks every
-	// entry.
+	// entry. JSON/YAML key: threshold, a whole number.
 	Threshold int64 `json:"threshold"`
 }
 
