@@ -134,17 +134,19 @@ func (s *Strategy) UnmarshalText(b []byte) error {
 // completions) count entries, not permits: an entry with a batch count
 // counts once. They include entries to resources past the engine's bound.
 type Rule struct {
-	// ID names the rule in errors and logs. Optional.
+	// ID names the rule in errors and logs. Optional. JSON/YAML key: id.
 	ID string `json:"id,omitempty"`
-	// MetricType is what the rule measures. Default Load.
+	// MetricType is what the rule measures. Default Load. JSON/YAML key:
+	// metricType, a name such as "CPUUsage".
 	MetricType MetricType `json:"metricType"`
 	// TriggerCount is the value of the metric above which the rule acts:
 	// a ratio in [0, 1] for CPUUsage and MemoryUsage, a load average for
 	// Load, milliseconds for AvgRT, entries for Concurrency, entries per
-	// second for InboundQPS. It must be finite and >= 0.
+	// second for InboundQPS. It must be finite and >= 0. JSON/YAML key:
+	// triggerCount.
 	TriggerCount float64 `json:"triggerCount"`
 	// Strategy says what the rule does above TriggerCount. Default
-	// NoAdaptive.
+	// NoAdaptive. JSON/YAML key: strategy, a name such as "BBR".
 	Strategy Strategy `json:"strategy,omitempty"`
 }
 
