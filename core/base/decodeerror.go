@@ -53,7 +53,11 @@ func (e *DecodeError) Error() string {
 	if e.Key != "" {
 		fmt.Fprintf(&b, "%q: ", e.Key)
 	}
-	b.WriteString(e.Err.Error())
+	if e.Err == nil {
+		b.WriteString("does not decode")
+	} else {
+		b.WriteString(e.Err.Error())
+	}
 	return b.String()
 }
 

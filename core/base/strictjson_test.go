@@ -215,6 +215,14 @@ func TestDecodeStrictBadTarget(t *testing.T) {
 	}
 }
 
+// TestDecodeErrorZero: a DecodeError built without a cause still has a
+// message.
+func TestDecodeErrorZero(t *testing.T) {
+	if got := (&DecodeError{Family: "flow", Index: 2}).Error(); got != "flow rule #2: does not decode" {
+		t.Errorf("Error() = %q", got)
+	}
+}
+
 func TestNearest(t *testing.T) {
 	names := []string{"resource", "threshold", "maxQueueingTime", "statIntervalInMs", "id"}
 	for key, want := range map[string]string{
