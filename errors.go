@@ -24,6 +24,10 @@ const (
 // wraps ErrInvalidRule.
 type RuleError = base.RuleError
 
+// DecodeError is a rule JSON (or YAML) decoding error naming the family,
+// the rule's index and the key at fault; errors.Is(err, ErrBadJSON) holds.
+type DecodeError = base.DecodeError
+
 // TrafficType tells inbound traffic (requests this service serves) from
 // outbound (calls it makes).
 type TrafficType = base.TrafficType
@@ -42,4 +46,8 @@ var (
 	ErrBlocked = base.ErrBlocked
 	// ErrInvalidRule is wrapped by every rule validation error.
 	ErrInvalidRule = base.ErrInvalidRule
+	// ErrBadJSON is matched by errors.Is for every *DecodeError: rule JSON
+	// with an unknown or repeated key, a value of the wrong type, or bad
+	// syntax.
+	ErrBadJSON = base.ErrBadJSON
 )

@@ -38,6 +38,13 @@ type Rules struct {
 	System []system.Rule `json:"system,omitempty"`
 }
 
+// UnmarshalJSON reads a rule set as strictly as each rule: keys match
+// exactly and once, and an error names the family, the rule and the key.
+func (r *Rules) UnmarshalJSON(b []byte) error {
+	type plain Rules
+	return base.DecodeStrict(b, (*plain)(r))
+}
+
 // LoadRules replaces every family of rules at once. Every rule is validated
 // first: if any is invalid, nothing changes and the error (wrapping
 // ErrInvalidRule, one *RuleError per bad rule, joined) names each bad rule

@@ -50,7 +50,7 @@ const (
 	Auto Format = iota
 	// JSON is Sluice's own JSON, the form the rule types marshal to: enums
 	// as names ("Throttling"), durations as Go duration strings ("500ms").
-	// An unknown field is an error that names it.
+	// Keys match exactly and once; an error names the rule and the key.
 	JSON
 	// YAML is the same document written in YAML.
 	YAML
