@@ -1,6 +1,7 @@
 package sluicegin_test
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,6 +13,7 @@ import (
 	sluicegin "github.com/sluice-go/sluice/adapters/gin"
 	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/hotspot"
+	"github.com/sluice-go/sluice/core/system"
 )
 
 func Example() {
@@ -48,5 +50,40 @@ func Example() {
 	}
 	// Output:
 	// 200 Retry-After="" "user 1"
-	// 429 Retry-After="1" "Too Many Requests\n"
+	// 429 Retry-After="1" "429 Too Many Requests: blocked by a Hotspot rule\n"
+}
+
+// WithSkip keeps a liveness probe answering while the service sheds load:
+// here a system rule refuses every inbound request (one is already in
+// flight, above a Concurrency trigger of 0), yet /healthz answers 200 and
+// makes no entry, so it is neither limited nor counted.
+func ExampleWithSkip() {
+	eng := sluice.New()
+	defer eng.Close()
+	inFlight, _ := eng.Entry(context.Background(), "GET /work", sluice.WithTrafficType(sluice.Inbound))
+	defer inFlight.Exit()
+	_ = eng.LoadSystemRules([]system.Rule{{MetricType: system.Concurrency, TriggerCount: 0}})
+
+	r := gin.New()
+	r.Use(sluicegin.Middleware(sluicegin.WithEngine(eng),
+		sluicegin.WithSkip(func(c *gin.Context) bool { return c.FullPath() == "/healthz" })))
+	r.GET("/healthz", func(c *gin.Context) { c.String(http.StatusOK, "ok") })
+	r.GET("/orders", func(c *gin.Context) { c.String(http.StatusOK, "orders") })
+	srv := httptest.NewServer(r)
+	defer srv.Close()
+
+	for _, path := range []string{"/healthz", "/orders"} {
+		resp, err := srv.Client().Get(srv.URL + path)
+		if err != nil {
+			panic(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Printf("%s: %d %q\n", path, resp.StatusCode, body)
+	}
+	fmt.Println(eng.Resources())
+	// Output:
+	// /healthz: 200 "ok"
+	// /orders: 429 "429 Too Many Requests: blocked by a System rule\n"
+	// [GET /orders GET /work]
 }

@@ -3,7 +3,7 @@
 // pattern, answers a blocked request with 429 Too Many Requests (or with a
 // fallback of your own), and records the outcome (a failure status, an
 // error added with c.Error, a panic) for error statistics and circuit
-// breakers.
+// breakers. WithSkip exempts requests such as health checks.
 //
 //	r := gin.New()
 //	r.Use(gin.Recovery(), sluicegin.Middleware(
@@ -35,6 +35,7 @@ type Option func(*config)
 
 type config struct {
 	engine      *sluice.Engine
+	skip        func(*gin.Context) bool
 	resource    func(*gin.Context) string
 	args        func(*gin.Context) []any
 	attachments []attachment
@@ -52,6 +53,17 @@ type attachment struct {
 // WithEngine makes the middleware use e. The default, and what a nil e
 // means, is sluice.Default(), as it is when Middleware is called.
 func WithEngine(e *sluice.Engine) Option { return func(c *config) { c.engine = e } }
+
+// WithSkip sets f to pick the requests that are not guarded at all: for a
+// request f reports true for, the middleware makes no entry and the later
+// handlers run as if it were not there. Such a request is not limited by
+// any rule, nor counted in any statistics (neither its route's nor the
+// system-wide inbound figures that system rules read). Use it for liveness
+// and readiness probes, which must answer while the service sheds load,
+// and for debug pages. f sees the matched route in c.FullPath() ("" when
+// none matched). A later WithSkip replaces an earlier one; by default, and
+// with a nil f, no request is skipped.
+func WithSkip(f func(*gin.Context) bool) Option { return func(c *config) { c.skip = f } }
 
 // WithResourceExtractor names each request's resource with f instead of
 // the default, the method, a space and the route pattern (c.FullPath(),
@@ -117,8 +129,10 @@ func WithParamAttachment(param string) Option {
 // and should write the response and abort; if it does not abort, the
 // middleware calls c.Abort() after it, so the route's handlers never run
 // for a blocked request. A nil f keeps the default: status 429 Too Many
-// Requests, a short text body, and, when err.RetryAfter > 0, a
-// Retry-After header of that many seconds, rounded up (at least 1).
+// Requests, a text body that names the kind of rule and nothing of the
+// rule itself ("429 Too Many Requests: blocked by a Flow rule\n"), and,
+// when err.RetryAfter > 0, a Retry-After header of that many seconds,
+// rounded up (at least 1).
 func WithBlockFallback(f func(c *gin.Context, err *sluice.BlockError)) Option {
 	return func(c *config) { c.fallback = f }
 }
@@ -147,8 +161,9 @@ func defaultIsFailure(status int) bool { return status >= http.StatusInternalSer
 // with engine.Use (or on a group) so that it sees the route; with
 // engine.Use it also sees the requests that match no route.
 //
-// A blocked request is answered as WithBlockFallback says, by default with
-// 429, and the later handlers do not run. A passed one runs them (c.Next);
+// A request WithSkip picks goes on with no entry. A blocked request is
+// answered as WithBlockFallback says, by default with 429, and the later
+// handlers do not run. A passed one runs them (c.Next);
 // then, if the status is a failure per WithStatusIsFailure (by default
 // 5xx), the last error of c.Errors, or an error naming the status if there
 // is none, is recorded as the entry's outcome (a client's bad request, such
@@ -159,7 +174,9 @@ func defaultIsFailure(status int) bool { return status >= http.StatusInternalSer
 func Middleware(opts ...Option) gin.HandlerFunc {
 	cfg := config{}
 	for _, o := range opts {
-		o(&cfg)
+		if o != nil {
+			o(&cfg)
+		}
 	}
 	if cfg.engine == nil {
 		cfg.engine = sluice.Default()
@@ -174,10 +191,13 @@ func Middleware(opts ...Option) gin.HandlerFunc {
 		cfg.fallback = tooManyRequests
 	}
 	eng, name, isFailure, fallback := cfg.engine, cfg.resource, cfg.isFailure, cfg.fallback
-	args, attachments := cfg.args, cfg.attachments
+	skip, args, attachments := cfg.skip, cfg.args, cfg.attachments
 	inboundOnly := []sluice.EntryOption{sluice.WithTrafficType(sluice.Inbound)} // read only: shared by every request
 
 	return func(c *gin.Context) {
+		if skip != nil && skip(c) {
+			return // gin runs the later handlers
+		}
 		entryOpts := inboundOnly
 		if args != nil || len(attachments) > 0 {
 			entryOpts = make([]sluice.EntryOption, 1, 2+len(attachments))
@@ -228,9 +248,6 @@ func routeName(c *gin.Context) string {
 
 // tooManyRequests is the default answer to a blocked request.
 func tooManyRequests(c *gin.Context, err *sluice.BlockError) {
-	httpguard.SetRetryAfter(c.Writer.Header(), err.RetryAfter)
-	c.Data(http.StatusTooManyRequests, "text/plain; charset=utf-8", tooManyBody)
+	httpguard.WriteBlocked(c.Writer, err)
 	c.Abort()
 }
-
-var tooManyBody = []byte(http.StatusText(http.StatusTooManyRequests) + "\n")

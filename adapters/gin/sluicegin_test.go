@@ -197,7 +197,7 @@ func TestFlowBlock(t *testing.T) {
 	s.start()
 
 	r := s.get("/hello")
-	if r.status != http.StatusTooManyRequests || r.retryAfter != "1" || r.body != "Too Many Requests\n" {
+	if r.status != http.StatusTooManyRequests || r.retryAfter != "1" || r.body != "429 Too Many Requests: blocked by a Flow rule\n" {
 		t.Fatalf("blocked: %+v, want 429, Retry-After: 1 and a text body", r)
 	}
 	if s.ran.Load() != 0 {
@@ -257,7 +257,7 @@ func TestBreakerOpensAfterServerErrors(t *testing.T) {
 		}
 	}
 	r := s.get("/flaky")
-	if r.status != http.StatusTooManyRequests || r.retryAfter != "5" {
+	if r.status != http.StatusTooManyRequests || r.retryAfter != "5" || r.body != "429 Too Many Requests: blocked by a CircuitBreaker rule\n" {
 		t.Fatalf("after 3 failures: %+v, want 429 with Retry-After: 5", r)
 	}
 	if s.ran.Load() != 3 {
@@ -355,8 +355,8 @@ func TestHeaderHotspot(t *testing.T) {
 		if r.status != st.want {
 			t.Fatalf("step %d (user %q): status %d, want %d", i, st.user, r.status, st.want)
 		}
-		if r.status == http.StatusTooManyRequests && r.retryAfter != "1" {
-			t.Fatalf("step %d: Retry-After %q, want 1", i, r.retryAfter)
+		if r.status == http.StatusTooManyRequests && (r.retryAfter != "1" || r.body != "429 Too Many Requests: blocked by a Hotspot rule\n") {
+			t.Fatalf("step %d: %+v, want Retry-After 1 and blocked by a Hotspot rule", i, r)
 		}
 	}
 	if s.ran.Load() != 5 {
@@ -437,9 +437,13 @@ func TestSystemRuleSeesInboundEntries(t *testing.T) {
 
 	first := make(chan response, 1)
 	go func() { first <- s.get("/slow") }()
-	<-entered // one inbound request in flight: concurrency 1 > 0
+	select { // one inbound request in flight: concurrency 1 > 0
+	case <-entered:
+	case r := <-first:
+		t.Fatalf("first request: %+v, want it in flight", r)
+	}
 
-	if r := s.get("/fast"); r.status != http.StatusTooManyRequests || r.retryAfter != "" {
+	if r := s.get("/fast"); r.status != http.StatusTooManyRequests || r.retryAfter != "" || r.body != "429 Too Many Requests: blocked by a System rule\n" {
 		t.Fatalf("second concurrent request: %+v, want 429 without Retry-After", r)
 	}
 	if st := eng.SystemStats(); st.Concurrency != 1 {

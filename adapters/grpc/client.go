@@ -12,7 +12,8 @@ import (
 )
 
 // UnaryClientInterceptor returns an interceptor that guards every unary
-// call the client makes with an Outbound entry. A refused call fails with
+// call the client makes with an Outbound entry. A call WithSkip picks goes
+// to the network with no entry. A refused call fails with
 // BlockStatus (or the WithBlockFallback error) without reaching the
 // network. An admitted call's entry exits when the call returns; its error,
 // transport errors included (codes.Unavailable when the server is gone),
@@ -20,6 +21,9 @@ import (
 func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 	c := newConfig(opts)
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
+		if c.skips(ctx, method) {
+			return invoker(ctx, method, req, reply, cc, callOpts...)
+		}
 		p, err := c.entry(ctx, method, req, sluice.Outbound, false)
 		if err != nil {
 			return err
@@ -30,7 +34,8 @@ func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 
 // StreamClientInterceptor returns an interceptor that guards every stream
 // the client opens with one Outbound entry, which lasts for the whole
-// stream. A refused stream fails to open, with BlockStatus (or the
+// stream. A stream WithSkip picks opens with no entry (and no watcher). A
+// refused stream fails to open, with BlockStatus (or the
 // WithBlockFallback error), without reaching the network. The entry exits
 // once, at the first of:
 //
@@ -50,6 +55,9 @@ func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 func StreamClientInterceptor(opts ...Option) grpc.StreamClientInterceptor {
 	c := newConfig(opts)
 	return func(ctx context.Context, desc *grpc.StreamDesc, cc *grpc.ClientConn, method string, streamer grpc.Streamer, callOpts ...grpc.CallOption) (grpc.ClientStream, error) {
+		if c.skips(ctx, method) {
+			return streamer(ctx, desc, cc, method, callOpts...)
+		}
 		p, err := c.entry(ctx, method, nil, sluice.Outbound, false)
 		if err != nil {
 			return nil, err

@@ -8,7 +8,8 @@
 // codes.ResourceExhausted (codes.Unavailable when an open circuit breaker
 // refused it), never reaching the handler or the network. A call that ends
 // with a failing status code (DefaultCodeIsFailure) counts as an error for
-// the resource's statistics and circuit breakers.
+// the resource's statistics and circuit breakers. WithSkip exempts calls,
+// such as health checks, from all of this.
 //
 //	eng := sluice.New()
 //	srv := grpc.NewServer(
@@ -32,6 +33,7 @@ import (
 	"google.golang.org/protobuf/types/known/durationpb"
 
 	"github.com/sluice-go/sluice"
+	"github.com/sluice-go/sluice/adapters/internal/blockmsg"
 )
 
 // Option configures an interceptor.
@@ -45,6 +47,7 @@ type attachment struct {
 
 type config struct {
 	engine      *sluice.Engine
+	skip        func(ctx context.Context, fullMethod string) bool
 	resource    func(ctx context.Context, fullMethod string) string
 	args        func(ctx context.Context, fullMethod string, req any) []any
 	attachments []attachment
@@ -71,6 +74,25 @@ func newConfig(opts []Option) *config {
 // WithEngine sets the engine that checks the calls. The default is
 // sluice.Default(). A nil e keeps the default.
 func WithEngine(e *sluice.Engine) Option { return func(c *config) { c.engine = e } }
+
+// WithSkip sets f to pick the calls that are not guarded at all: a call f
+// reports true for goes straight to the handler (server interceptors) or
+// the network (client interceptors), with no entry. Such a call is not
+// limited by any rule, nor counted in any statistics (neither its
+// resource's nor the system-wide inbound figures that system rules read).
+// f sees the call's context (with its incoming metadata on the server, its
+// outgoing metadata on the client) and full method. Use it for health
+// checks, which must answer while the server sheds load, such as
+// fullMethod == "/grpc.health.v1.Health/Check". A later WithSkip replaces
+// an earlier one; by default, and with a nil f, no call is skipped.
+func WithSkip(f func(ctx context.Context, fullMethod string) bool) Option {
+	return func(c *config) { c.skip = f }
+}
+
+// skips reports whether the call goes through unguarded (WithSkip).
+func (c *config) skips(ctx context.Context, method string) bool {
+	return c.skip != nil && c.skip(ctx, method)
+}
 
 // WithResourceExtractor names the resource of each call. The default is
 // the call's full method name, such as "/grpc.health.v1.Health/Check". A nil
@@ -144,27 +166,32 @@ func DefaultCodeIsFailure(c codes.Code) bool {
 
 // BlockStatus returns the status error a refused call fails with by
 // default: codes.Unavailable when a circuit breaker refused it, and
-// codes.ResourceExhausted for every other rule, with err.Error() as the
-// message. When the entry was refused because the caller's context ended
-// while it waited in a Throttling queue (err.Cause is context.Canceled or
-// context.DeadlineExceeded), the code is codes.Canceled or
-// codes.DeadlineExceeded instead, as gRPC itself reports an abandoned call.
-// When err.RetryAfter > 0, the message says so and the status carries an
-// errdetails.RetryInfo detail with that delay. BlockStatus(nil) is nil.
+// codes.ResourceExhausted for every other rule. When the entry was refused
+// because the caller's context ended while it waited in a Throttling queue
+// (err.Cause is context.Canceled or context.DeadlineExceeded), the code is
+// codes.Canceled or codes.DeadlineExceeded instead, as gRPC itself reports
+// an abandoned call.
+//
+// The message names the kind of rule and nothing of the rule itself (not
+// the resource, threshold, reason or a custom check's error, which are for
+// the service's own logs, through WithBlockFallback): "sluice: blocked by a
+// Flow rule", followed by ": context canceled" (or deadline exceeded) for
+// an abandoned wait, and, when err.RetryAfter > 0, by " (retry after 1s)";
+// the status then also carries an errdetails.RetryInfo detail with that
+// delay. BlockStatus(nil) is nil.
 func BlockStatus(err *sluice.BlockError) error {
 	if err == nil {
 		return nil
 	}
-	code := codes.ResourceExhausted
+	code, msg := codes.ResourceExhausted, "sluice: "+blockmsg.BlockedBy(err.Type)
 	switch {
 	case errors.Is(err.Cause, context.Canceled):
-		code = codes.Canceled
+		code, msg = codes.Canceled, msg+": "+context.Canceled.Error()
 	case errors.Is(err.Cause, context.DeadlineExceeded):
-		code = codes.DeadlineExceeded
+		code, msg = codes.DeadlineExceeded, msg+": "+context.DeadlineExceeded.Error()
 	case err.Type == sluice.BlockTypeCircuitBreaker:
 		code = codes.Unavailable
 	}
-	msg := err.Error()
 	if err.RetryAfter <= 0 {
 		return status.Error(code, msg)
 	}

@@ -10,7 +10,8 @@ import (
 
 // UnaryServerInterceptor returns an interceptor that guards every unary
 // call the server handles with an Inbound entry, so that system rules
-// apply to it. A refused call fails with BlockStatus (or the WithBlockFallback
+// apply to it. A call WithSkip picks goes to the handler with no entry. A
+// refused call fails with BlockStatus (or the WithBlockFallback
 // error) and the handler is not called. An admitted call's entry exits when
 // the handler returns; its error counts as a failure if WithCodeIsFailure
 // says so. A handler that panics is recorded as a failure, its entry exits,
@@ -18,6 +19,9 @@ import (
 func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
 	c := newConfig(opts)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {
+		if c.skips(ctx, info.FullMethod) {
+			return handler(ctx, req)
+		}
 		p, err := c.entry(ctx, info.FullMethod, req, sluice.Inbound, true)
 		if err != nil {
 			return nil, err
@@ -38,6 +42,9 @@ func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
 func StreamServerInterceptor(opts ...Option) grpc.StreamServerInterceptor {
 	c := newConfig(opts)
 	return func(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, handler grpc.StreamHandler) error {
+		if c.skips(ss.Context(), info.FullMethod) {
+			return handler(srv, ss)
+		}
 		p, err := c.entry(ss.Context(), info.FullMethod, nil, sluice.Inbound, true)
 		if err != nil {
 			return err

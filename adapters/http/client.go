@@ -12,7 +12,8 @@ import (
 // RoundTripper returns a transport that guards each request sent through
 // next (nil means http.DefaultTransport) with an Outbound entry, on
 // r.Context(). The resource is named by WithResourceExtractor, by default
-// r.Method + " " + r.URL.Host ("GET api.example.com:8080").
+// r.Method + " " + r.URL.Host ("GET api.example.com:8080"). A request
+// WithSkip picks goes to next with no entry.
 //
 // A blocked request is not sent: its body is closed and RoundTrip returns
 // WithClientBlockFallback's result, by default a nil response and the
@@ -39,6 +40,9 @@ type transport struct {
 
 func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 	c := t.c
+	if c.skips(r) {
+		return t.next.RoundTrip(r)
+	}
 	var name string
 	if c.extract != nil {
 		name = c.extract(r)

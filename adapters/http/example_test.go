@@ -1,6 +1,7 @@
 package sluicehttp_test
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -12,6 +13,7 @@ import (
 	sluicehttp "github.com/sluice-go/sluice/adapters/http"
 	"github.com/sluice-go/sluice/core/clock"
 	"github.com/sluice-go/sluice/core/flow"
+	"github.com/sluice-go/sluice/core/system"
 )
 
 // Middleware on a ServeMux names each request by its route pattern, so
@@ -43,7 +45,7 @@ func ExampleMiddleware() {
 	// Output:
 	// /items/1: 200 "item 1" Retry-After=""
 	// /items/2: 200 "item 2" Retry-After=""
-	// /items/3: 429 "Too Many Requests\n" Retry-After="1"
+	// /items/3: 429 "429 Too Many Requests: blocked by a Flow rule\n" Retry-After="1"
 }
 
 // RoundTripper guards the calls a client makes, per host; a blocked call
@@ -61,4 +63,40 @@ func ExampleRoundTripper() {
 	}
 	// Output:
 	// blocked by a Flow rule on "GET payments.internal"; retry after 1s
+}
+
+// WithSkip keeps a liveness probe answering while the service sheds load:
+// here a system rule refuses every inbound request (one is already in
+// flight, above a Concurrency trigger of 0), yet /healthz answers 200 and
+// makes no entry, so it is neither limited nor counted.
+func ExampleWithSkip() {
+	eng := sluice.New()
+	defer eng.Close()
+	inFlight, _ := eng.Entry(context.Background(), "GET /work", sluice.WithTrafficType(sluice.Inbound))
+	defer inFlight.Exit()
+	_ = eng.LoadSystemRules([]system.Rule{{MetricType: system.Concurrency, TriggerCount: 0}})
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "ok") })
+	mux.HandleFunc("GET /orders", func(w http.ResponseWriter, r *http.Request) { fmt.Fprint(w, "orders") })
+	probe := func(r *http.Request) bool { return r.Pattern == "GET /healthz" }
+	srv := httptest.NewServer(sluicehttp.Middleware(sluicehttp.WithEngine(eng), sluicehttp.WithSkip(probe))(mux))
+	defer srv.Close()
+
+	for _, path := range []string{"/healthz", "/orders"} {
+		res, err := http.Get(srv.URL + path)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		body, _ := io.ReadAll(res.Body)
+		res.Body.Close()
+		fmt.Printf("%s: %d %q\n", path, res.StatusCode, body)
+	}
+	http.DefaultClient.CloseIdleConnections()
+	fmt.Println(eng.Resources())
+	// Output:
+	// /healthz: 200 "ok"
+	// /orders: 429 "429 Too Many Requests: blocked by a System rule\n"
+	// [GET /orders GET /work]
 }

@@ -18,10 +18,12 @@ import (
 // pattern that will serve the request. A nil handler means
 // http.DefaultServeMux.
 //
-// A blocked request is answered by WithBlockFallback, by default with
-// 429 Too Many Requests, a short text body and, when the block error's
-// RetryAfter is positive, a Retry-After header of that many seconds rounded
-// up; the handler is not called. A passed request's entry exits when the
+// A request WithSkip picks goes to the handler with no entry. A blocked
+// request is answered by WithBlockFallback, by default with 429 Too Many
+// Requests, a text body that names the kind of rule and nothing of the
+// rule itself ("429 Too Many Requests: blocked by a Flow rule\n") and,
+// when the block error's RetryAfter is positive, a Retry-After header of
+// that many seconds rounded up; the handler is not called. A passed request's entry exits when the
 // handler returns, with a failure recorded when its status counts as one
 // (WithStatusIsFailure; a handler that writes nothing sends 200) or when it
 // panics (the panic goes on to net/http); a panic with http.ErrAbortHandler,
@@ -55,6 +57,10 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		setRequestPattern(r, pattern)
 	}
+	if c.skips(r) {
+		h.next.ServeHTTP(w, r)
+		return
+	}
 	var name string
 	if c.extract != nil {
 		name = c.extract(r)
@@ -68,7 +74,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if c.blockFallback != nil {
 			c.blockFallback(w, r, be)
 		} else {
-			writeBlocked(w, be)
+			httpguard.WriteBlocked(w, be)
 		}
 		return
 	}
@@ -86,12 +92,6 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			p.SetError(httpguard.StatusError(status))
 		}
 	}
-}
-
-// writeBlocked is the default answer to a blocked request.
-func writeBlocked(w http.ResponseWriter, be *sluice.BlockError) {
-	httpguard.SetRetryAfter(w.Header(), be.RetryAfter)
-	http.Error(w, http.StatusText(http.StatusTooManyRequests), http.StatusTooManyRequests)
 }
 
 // responseWriter records the status a handler sends.

@@ -124,7 +124,8 @@ func TestFlowBlockAnswers429WithRetryAfter(t *testing.T) {
 	srv := serve(t, sluicehttp.Middleware(sluicehttp.WithEngine(eng))(mux))
 
 	a := get(t, srv, "/x")
-	if a.status != http.StatusTooManyRequests || a.retryAfter != "1" || a.body != "Too Many Requests" {
+	// The body names the kind of rule, and nothing of the rule itself.
+	if a.status != http.StatusTooManyRequests || a.retryAfter != "1" || a.body != "429 Too Many Requests: blocked by a Flow rule" {
 		t.Fatalf("answer %+v", a)
 	}
 	if calls.Load() != 0 {
@@ -156,7 +157,7 @@ func TestIsolationBlockHasNoRetryAfter(t *testing.T) {
 	mux := http.NewServeMux()
 	mux.Handle("GET /x", counting(&calls, 200, "ok"))
 	srv := serve(t, sluicehttp.Middleware(sluicehttp.WithEngine(eng))(mux))
-	if a := get(t, srv, "/x"); a.status != 429 || a.retryAfter != "" {
+	if a := get(t, srv, "/x"); a.status != 429 || a.retryAfter != "" || a.body != "429 Too Many Requests: blocked by an Isolation rule" {
 		t.Fatalf("answer %+v", a)
 	}
 	if calls.Load() != 0 {
@@ -178,7 +179,7 @@ func TestBreakerOpensOnHandler5xx(t *testing.T) {
 			t.Fatalf("request %d: %+v", i+1, a)
 		}
 	}
-	if a := get(t, srv, "/flaky"); a.status != 429 || a.retryAfter != "5" {
+	if a := get(t, srv, "/flaky"); a.status != 429 || a.retryAfter != "5" || a.body != "429 Too Many Requests: blocked by a CircuitBreaker rule" {
 		t.Fatalf("4th request: %+v", a)
 	}
 	if calls.Load() != 3 {
@@ -348,8 +349,8 @@ func TestHotspotPerHeader(t *testing.T) {
 		}
 		if a := get(t, srv, "/x", kv...); a.status != tc.status {
 			t.Errorf("#%d user %q: %+v, want %d", i, tc.user, a, tc.status)
-		} else if a.status == 429 && a.retryAfter != "1" {
-			t.Errorf("#%d: Retry-After %q, want 1", i, a.retryAfter)
+		} else if a.status == 429 && (a.retryAfter != "1" || a.body != "429 Too Many Requests: blocked by a Hotspot rule") {
+			t.Errorf("#%d: %+v, want Retry-After 1 and blocked by a Hotspot rule", i, a)
 		}
 	}
 	if calls.Load() != 4 {

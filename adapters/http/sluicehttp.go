@@ -2,7 +2,8 @@
 //
 // Middleware guards each request a server handles with an Inbound entry
 // (so system rules apply to it), answering 429 Too Many Requests when a rule
-// blocks it. RoundTripper guards each request a client sends with an
+// blocks it; WithSkip exempts requests such as health checks.
+// RoundTripper guards each request a client sends with an
 // Outbound entry, returning the *sluice.BlockError when a rule blocks it.
 // Both count failures (5xx statuses, panics, transport errors) for circuit
 // breakers and error statistics.
@@ -31,6 +32,7 @@ type Option func(*config)
 
 type config struct {
 	engine          *sluice.Engine
+	skip            func(*http.Request) bool
 	extract         func(*http.Request) string
 	args            func(*http.Request) []any
 	attachments     []attachment
@@ -63,6 +65,21 @@ func newConfig(opts []Option) *config {
 // WithEngine sets the engine that checks the entries. The default, and what
 // a nil e means, is sluice.Default().
 func WithEngine(e *sluice.Engine) Option { return func(c *config) { c.engine = e } }
+
+// WithSkip sets f to pick the requests that are not guarded at all:
+// Middleware passes a request f reports true for straight to the handler,
+// and RoundTripper to the next transport, with no entry. Such a request is
+// not limited by any rule, nor counted in any statistics (neither its
+// resource's nor the system-wide inbound figures that system rules read).
+// Use it for liveness and readiness probes, which must answer while the
+// service sheds load, and for debug pages. Middleware calls f after it has
+// asked a wrapped *http.ServeMux for the request's pattern, so r.Pattern is
+// set as for WithResourceExtractor. A later WithSkip replaces an earlier
+// one; by default, and with a nil f, no request is skipped.
+func WithSkip(f func(*http.Request) bool) Option { return func(c *config) { c.skip = f } }
+
+// skips reports whether r goes through unguarded (WithSkip).
+func (c *config) skips(r *http.Request) bool { return c.skip != nil && c.skip(r) }
 
 // WithResourceExtractor sets how a request is named as a resource,
 // replacing the defaults (DefaultResourceName on the server side,

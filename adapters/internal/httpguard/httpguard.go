@@ -1,15 +1,17 @@
 // Package httpguard holds what Sluice's HTTP adapters (net/http and gin)
-// share: resource naming for unmatched requests, the Retry-After header,
-// the errors they record, and the end of a guarded handler.
+// share: resource naming for unmatched requests, the default answer to a
+// blocked request, the errors they record, and the end of a guarded handler.
 package httpguard
 
 import (
 	"errors"
+	"io"
 	"net/http"
 	"strconv"
 	"time"
 
 	"github.com/sluice-go/sluice"
+	"github.com/sluice-go/sluice/adapters/internal/blockmsg"
 )
 
 // UnmatchedRoute is the route part of the resource name of a request that
@@ -27,12 +29,27 @@ func KnownMethod(m string) string {
 	return "OTHER"
 }
 
-// SetRetryAfter sets h's Retry-After to d in whole seconds, rounded up and
+// setRetryAfter sets h's Retry-After to d in whole seconds, rounded up and
 // at least 1, when d > 0.
-func SetRetryAfter(h http.Header, d time.Duration) {
+func setRetryAfter(h http.Header, d time.Duration) {
 	if d > 0 {
 		h.Set("Retry-After", strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10))
 	}
+}
+
+// WriteBlocked writes the default answer to a request be blocked: status
+// 429 Too Many Requests, a Retry-After header when be.RetryAfter > 0 (see
+// setRetryAfter), and a text body naming only the kind of rule, such as
+// "429 Too Many Requests: blocked by a Flow rule\n".
+func WriteBlocked(w http.ResponseWriter, be *sluice.BlockError) {
+	h := w.Header()
+	setRetryAfter(h, be.RetryAfter)
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(http.StatusTooManyRequests)
+	_, _ = io.WriteString(w, "429 Too Many Requests: ")
+	_, _ = io.WriteString(w, blockmsg.BlockedBy(be.Type))
+	_, _ = io.WriteString(w, "\n")
 }
 
 // StatusError is recorded for a response whose status counts as a failure.

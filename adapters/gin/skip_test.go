@@ -1,0 +1,56 @@
+package sluicegin_test
+
+import (
+	"net/http"
+	"slices"
+	"testing"
+
+	"github.com/gin-gonic/gin"
+
+	"github.com/sluice-go/sluice"
+	sluicegin "github.com/sluice-go/sluice/adapters/gin"
+	"github.com/sluice-go/sluice/adapters/internal/adaptertest"
+	"github.com/sluice-go/sluice/core/flow"
+)
+
+// Under a system rule that refuses every inbound request (one is held in
+// flight, above a Concurrency trigger of 0), a skipped health check still
+// answers, and makes no entry at all.
+func TestSkipExemptsHealthCheckFromSystemRule(t *testing.T) {
+	eng, _ := newEngine(t)
+	adaptertest.ShedAllInbound(t, eng)
+	s := newServer(t, eng, sluicegin.WithSkip(func(c *gin.Context) bool { return c.FullPath() == "/healthz" }))
+	s.r.GET("/healthz", s.ok)
+	s.r.GET("/orders", s.ok)
+	s.start()
+
+	if r := s.get("/healthz"); r.status != http.StatusOK || r.body != "ok" {
+		t.Fatalf("/healthz: %+v, want 200 ok", r)
+	}
+	if r := s.get("/orders"); r.status != http.StatusTooManyRequests ||
+		r.body != "429 Too Many Requests: blocked by a System rule\n" {
+		t.Fatalf("/orders: %+v, want 429 blocked by a System rule", r)
+	}
+	if s.ran.Load() != 1 {
+		t.Fatalf("handlers ran %d times, want 1 (the health check)", s.ran.Load())
+	}
+	if got, want := eng.Resources(), []string{"GET /orders", adaptertest.HeldResource}; !slices.Equal(got, want) {
+		t.Fatalf("resources %q, want %q: the skipped request made an entry", got, want)
+	}
+	if ss := eng.SystemStats(); ss.PassQPS != 1 || ss.BlockQPS != 1 {
+		t.Fatalf("inbound pass %v block %v, want 1 and 1 (the held entry, /orders)", ss.PassQPS, ss.BlockQPS)
+	}
+}
+
+// A later WithSkip(nil) skips nothing, and a nil Option is ignored.
+func TestSkipNilSkipsNothing(t *testing.T) {
+	eng, _ := newEngine(t)
+	mustLoad(t, eng, sluice.Rules{Flow: []flow.Rule{{Resource: "GET /healthz", Threshold: 0}}})
+	always := sluicegin.WithSkip(func(*gin.Context) bool { return true })
+	s := newServer(t, eng, always, sluicegin.WithSkip(nil), nil)
+	s.r.GET("/healthz", s.ok)
+	s.start()
+	if r := s.get("/healthz"); r.status != http.StatusTooManyRequests {
+		t.Fatalf("answer %+v, want 429", r)
+	}
+}

@@ -1,0 +1,84 @@
+package sluicehttp_test
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/sluice-go/sluice"
+	sluicehttp "github.com/sluice-go/sluice/adapters/http"
+	"github.com/sluice-go/sluice/adapters/internal/adaptertest"
+	"github.com/sluice-go/sluice/core/flow"
+)
+
+// Under a system rule that refuses every inbound request, a skipped
+// health check still answers, and makes no entry at all.
+func TestSkipExemptsHealthCheckFromSystemRule(t *testing.T) {
+	eng, _ := newEngine(t)
+	adaptertest.ShedAllInbound(t, eng)
+	var calls atomic.Int64
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", counting(&calls, http.StatusOK, "ok"))
+	mux.Handle("GET /orders", counting(&calls, http.StatusOK, "orders"))
+	// r.Pattern is set when the predicate runs.
+	skip := sluicehttp.WithSkip(func(r *http.Request) bool { return r.Pattern == "GET /healthz" })
+	srv := serve(t, sluicehttp.Middleware(sluicehttp.WithEngine(eng), skip)(mux))
+
+	if a := get(t, srv, "/healthz"); a.status != http.StatusOK || a.body != "ok" {
+		t.Fatalf("/healthz: %+v, want 200 ok", a)
+	}
+	if a := get(t, srv, "/orders"); a.status != http.StatusTooManyRequests ||
+		a.body != "429 Too Many Requests: blocked by a System rule" {
+		t.Fatalf("/orders: %+v, want 429 blocked by a System rule", a)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("handlers called %d times, want 1 (the health check)", calls.Load())
+	}
+	if got, want := eng.Resources(), []string{"GET /orders", adaptertest.HeldResource}; !slices.Equal(got, want) {
+		t.Fatalf("resources %q, want %q: the skipped request made an entry", got, want)
+	}
+	if ss := eng.SystemStats(); ss.PassQPS != 1 || ss.BlockQPS != 1 {
+		t.Fatalf("inbound pass %v block %v, want 1 and 1 (the held entry, /orders)", ss.PassQPS, ss.BlockQPS)
+	}
+}
+
+func TestSkipOnRoundTripper(t *testing.T) {
+	eng, _ := newEngine(t)
+	var calls atomic.Int64
+	srv := serve(t, counting(&calls, http.StatusOK, "ok"))
+	host := strings.TrimPrefix(srv.URL, "http://")
+	mustLoad(t, eng, sluice.Rules{Flow: []flow.Rule{{Resource: "GET " + host, Threshold: 0}}})
+	client := &http.Client{Transport: sluicehttp.RoundTripper(srv.Client().Transport, sluicehttp.WithEngine(eng),
+		sluicehttp.WithSkip(func(r *http.Request) bool { return r.URL.Path == "/healthz" }))}
+
+	res, err := client.Get(srv.URL + "/healthz")
+	if err != nil {
+		t.Fatalf("skipped request: %v", err)
+	}
+	res.Body.Close()
+	if _, err := client.Get(srv.URL + "/orders"); !errors.Is(err, sluice.ErrBlocked) {
+		t.Fatalf("guarded request: %v, want blocked", err)
+	}
+	if calls.Load() != 1 {
+		t.Fatalf("server saw %d requests, want 1", calls.Load())
+	}
+	if st, _ := eng.Stats("GET " + host); st.PassQPS != 0 || st.BlockQPS != 1 {
+		t.Fatalf("stats %+v: the skipped request was counted", st)
+	}
+}
+
+// A nil predicate, and a later WithSkip(nil), skip nothing.
+func TestSkipNilSkipsNothing(t *testing.T) {
+	eng, _ := newEngine(t)
+	mustLoad(t, eng, sluice.Rules{Flow: []flow.Rule{{Resource: "GET /healthz", Threshold: 0}}})
+	mux := http.NewServeMux()
+	mux.Handle("GET /healthz", counting(new(atomic.Int64), http.StatusOK, "ok"))
+	always := sluicehttp.WithSkip(func(*http.Request) bool { return true })
+	srv := serve(t, sluicehttp.Middleware(sluicehttp.WithEngine(eng), always, sluicehttp.WithSkip(nil))(mux))
+	if a := get(t, srv, "/healthz"); a.status != http.StatusTooManyRequests {
+		t.Fatalf("answer %+v, want 429", a)
+	}
+}
