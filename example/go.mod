@@ -4,11 +4,11 @@ go 1.24.0
 
 require (
 	github.com/gin-gonic/gin v1.10.1
-	github.com/sluice-go/sluice v0.0.0
-	github.com/sluice-go/sluice/adapters/gin v0.0.0
-	github.com/sluice-go/sluice/adapters/grpc v0.0.0
-	github.com/sluice-go/sluice/datasource/etcd v0.0.0
-	github.com/sluice-go/sluice/datasource/nacos v0.0.0
+	github.com/sluice-go/sluice v0.1.0
+	github.com/sluice-go/sluice/adapters/gin v0.1.0
+	github.com/sluice-go/sluice/adapters/grpc v0.1.0
+	github.com/sluice-go/sluice/datasource/etcd v0.1.0
+	github.com/sluice-go/sluice/datasource/nacos v0.1.0
 	go.etcd.io/etcd/client/v3 v3.6.8
 	go.uber.org/zap v1.27.0
 	google.golang.org/grpc v1.79.0

@@ -1,12 +1,12 @@
 module github.com/sluice-go/sluice/adapters/gin
 
-go 1.22
+go 1.23
 
 replace github.com/sluice-go/sluice => ../../
 
 require (
 	github.com/gin-gonic/gin v1.10.1
-	github.com/sluice-go/sluice v0.0.0-00010101000000-000000000000
+	github.com/sluice-go/sluice v0.1.0
 	go.uber.org/goleak v1.3.0
 )
 
@@ -25,7 +25,6 @@ require (
 	github.com/hashicorp/golang-lru/v2 v2.0.7 // indirect
 	github.com/json-iterator/go v1.1.12 // indirect
 	github.com/klauspost/cpuid/v2 v2.2.7 // indirect
-	github.com/kr/text v0.2.0 // indirect
 	github.com/leodido/go-urn v1.4.0 // indirect
 	github.com/lufia/plan9stats v0.0.0-20211012122336-39d0f177ccd0 // indirect
 	github.com/mattn/go-isatty v0.0.20 // indirect
