@@ -3,17 +3,31 @@ MODULES := . ./adapters/gin ./adapters/grpc ./datasource/etcd ./datasource/nacos
 
 GO ?= go
 
-.PHONY: test etcd bench lint
+.PHONY: test etcd release-check bench lint
 
 ## test: go vet and go test -race on every module, one package at a time
-## (-p 1: the wall-clock CPU test in core/system must not compete with the others)
-test: etcd
-	@set -e; for m in $(MODULES); do \
-		echo "== $$m"; \
-		(cd $$m && $(GO) vet ./... && $(GO) test -race -count=1 -p 1 ./...); \
-	done
-	@echo "== ./datasource/nacos, without -race: the tests in which the Nacos SDK reconnects (see restart_test.go)"
-	cd datasource/nacos && $(GO) test -count=1 -p 1 -run 'Restart' ./...
+## (-p 1: the wall-clock tests keep their tolerances on a 2-core machine),
+## the Nacos restart tests without -race, and the release check. Every step
+## runs, whatever failed before it; the failed ones are listed at the end,
+## and make exits non-zero if there are any.
+test:
+	@fails=; \
+	step() { echo "== $$*"; "$$@" || fails="$$fails$$(printf '\n   %s' "$$*")"; }; \
+	step $(MAKE) --no-print-directory etcd; \
+	for m in $(MODULES); do \
+		step $(GO) -C $$m vet ./...; \
+		step $(GO) -C $$m test -race -count=1 -p 1 ./...; \
+	done; \
+	echo "(the Nacos tests in which the SDK reconnects run without -race: see datasource/nacos/restart_test.go)"; \
+	step $(GO) -C datasource/nacos test -count=1 -p 1 -run Restart ./...; \
+	step timeout 900 scripts/release-check.sh; \
+	if [ -n "$$fails" ]; then echo "== FAILED:$$fails"; exit 1; fi; \
+	echo "== all passed"
+
+## release-check: would a user's module build against the modules as tagged
+## from this working tree (see RELEASING.md)
+release-check:
+	scripts/release-check.sh
 
 ## etcd: the etcd binary the datasource/etcd tests start on loopback
 ## (Debian's etcd-server), installed with apt-get when missing, time-bounded
