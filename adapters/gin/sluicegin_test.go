@@ -418,7 +418,7 @@ func TestArgsAndAttachment(t *testing.T) {
 
 func TestSystemRuleSeesInboundEntries(t *testing.T) {
 	eng, _ := newEngine(t)
-	if err := eng.LoadSystemRules([]system.Rule{{MetricType: system.Concurrency, TriggerCount: 0}}); err != nil {
+	if err := eng.LoadSystemRules([]system.Rule{{MetricType: system.Concurrency, TriggerCount: 1}}); err != nil {
 		t.Fatal(err)
 	}
 	s := newServer(t, eng)
@@ -437,7 +437,7 @@ func TestSystemRuleSeesInboundEntries(t *testing.T) {
 
 	first := make(chan response, 1)
 	go func() { first <- s.get("/slow") }()
-	select { // one inbound request in flight: concurrency 1 > 0
+	select { // one inbound request in flight: a second would make 2 > 1
 	case <-entered:
 	case r := <-first:
 		t.Fatalf("first request: %+v, want it in flight", r)

@@ -374,7 +374,7 @@ func TestSystemRuleGuardsInboundOnly(t *testing.T) {
 		return &testpb.SimpleResponse{}, nil
 	}}
 	e := guarded(t, svc, sluicegrpc.WithEngine(eng))
-	mustLoad(t, eng, sluice.Rules{System: []system.Rule{{MetricType: system.Concurrency, TriggerCount: 0}}})
+	mustLoad(t, eng, sluice.Rules{System: []system.Rule{{MetricType: system.Concurrency, TriggerCount: 1}}})
 	first := make(chan error, 1)
 	go func() {
 		_, err := e.test.UnaryCall(context.Background(), &testpb.SimpleRequest{})

@@ -286,7 +286,7 @@ func TestSlashRedirectIsUnmatched(t *testing.T) {
 // System rules check the middleware's entries, since they are Inbound.
 func TestSystemRuleAppliesToRequests(t *testing.T) {
 	eng, _ := newEngine(t)
-	mustLoad(t, eng, sluice.Rules{System: []system.Rule{{MetricType: system.Concurrency, TriggerCount: 0}}})
+	mustLoad(t, eng, sluice.Rules{System: []system.Rule{{MetricType: system.Concurrency, TriggerCount: 1}}})
 	entered, release := make(chan struct{}), make(chan struct{})
 	var calls atomic.Int64
 	mux := http.NewServeMux()
