@@ -42,22 +42,11 @@ type inboundCache struct {
 	bbrLimit   atomic.Uint64 // math.Float64bits
 }
 
-// inboundReading is what system rules read of the inbound statistics: the
-// counts of the last second (the bucket holding now and the nine before
-// it), live, and the BBR limit.
+// inboundReading is what inboundCache holds for one bucket.
 type inboundReading struct {
 	pass, complete int64
 	rtSum          time.Duration
 	bbrLimit       float64
-}
-
-// avgRTms returns the mean response time in milliseconds, 0 if nothing
-// completed.
-func (r *inboundReading) avgRTms() float64 {
-	if r.complete == 0 {
-		return 0
-	}
-	return float64(r.rtSum) / float64(r.complete) / float64(time.Millisecond)
 }
 
 const (
@@ -82,18 +71,29 @@ func newInbound() inbound {
 	return inbound{node: node, passes: passes}
 }
 
-// reading returns the readings at now: the counts of the last second, the
-// two newest buckets read live and the older ones from settled.
-func (in *inbound) reading(now int64) inboundReading {
-	r := in.settled(now)
+// passed returns the inbound entries admitted in the last second (the
+// bucket holding now and the nine before it): the two newest buckets read
+// live, the older ones from settled.
+func (in *inbound) passed(now int64) int64 {
 	bucket := max(now, 0) / inboundBucket
+	return in.settled(now).pass + in.node.CountAt(bucket-1, stat.Pass) + in.node.CountAt(bucket, stat.Pass)
+}
+
+// avgRTms returns the mean response time in milliseconds of the inbound
+// entries that exited in the last second, read as passed is, or 0 if none
+// did.
+func (in *inbound) avgRTms(now int64) float64 {
+	bucket := max(now, 0) / inboundBucket
+	r := in.settled(now)
+	complete, rtSum := r.complete, int64(r.rtSum)
 	for b := bucket - 1; b <= bucket; b++ {
-		live := in.node.ReadBucket(b)
-		r.pass += live.Pass
-		r.complete += live.Complete
-		r.rtSum += live.RTSum
+		complete += in.node.CountAt(b, stat.Complete)
+		rtSum += in.node.CountAt(b, stat.RTSum)
 	}
-	return r
+	if complete == 0 {
+		return 0
+	}
+	return float64(rtSum) / float64(complete) / float64(time.Millisecond)
 }
 
 // settled returns what the cache holds for now's bucket: from the cache if

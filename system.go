@@ -3,6 +3,7 @@ package sluice
 import (
 	"fmt"
 	"math"
+	"sync/atomic"
 	"time"
 
 	"github.com/sluice-go/sluice/core/system"
@@ -17,6 +18,9 @@ type systemBinding struct {
 	// which a block names. An entry reserves its slot once, against it.
 	slots    int64
 	tightest int
+	// since, for an InboundQPS rule, is when the rule set's first such
+	// check came (+ 1; 0: none yet), shared by the set's bindings.
+	since *atomic.Int64
 }
 
 // compileSystem makes the rule set's system bindings, whose block errors
@@ -24,13 +28,15 @@ type systemBinding struct {
 func compileSystem(rules []system.Rule) []systemBinding {
 	out := make([]systemBinding, len(rules))
 	tightest := -1
+	since := new(atomic.Int64)
 	for i := range rules {
 		rule := rules[i]
 		reason := fmt.Sprintf("%v above %v", rule.MetricType, rule.TriggerCount)
 		if rule.Strategy == system.BBR {
 			reason += ", and more inbound entries in flight than the service completes (BBR)"
 		}
-		out[i] = systemBinding{rule: &rule, blocked: &BlockError{Type: BlockTypeSystem, Rule: &rule, Reason: reason}}
+		out[i] = systemBinding{rule: &rule, blocked: &BlockError{Type: BlockTypeSystem, Rule: &rule, Reason: reason},
+			since: since}
 		if exactConcurrency(&rule) && (tightest < 0 || rule.TriggerCount < rules[tightest].TriggerCount) {
 			tightest = i
 		}
@@ -89,21 +95,11 @@ func (e *Engine) checkSystemUntracked(rs *ruleSet, name string, now int64, h *in
 //
 // Every reading counts this entry: Concurrency is the entries in flight
 // besides it plus one, InboundQPS the entries admitted over the last second
-// with it (the larger of the tally, exact, and the inbound statistics, which
-// also count entries admitted before the rule was loaded).
+// with it (in the tally, exact; in the rule set's first second, the inbound
+// statistics too, which count the entries admitted before it).
 func (e *Engine) systemBlocking(rules []systemBinding, now int64, h *inboundHold) int {
 	in := &e.inbound
-	var (
-		live   inboundReading
-		isLive bool
-		qps    int64 = -1
-	)
-	readLive := func() *inboundReading {
-		if !isLive {
-			live, isLive = in.reading(now), true
-		}
-		return &live
-	}
+	qps := int64(-1)
 	for i := range rules {
 		sb := &rules[i]
 		r := sb.rule
@@ -121,11 +117,14 @@ func (e *Engine) systemBlocking(rules []systemBinding, now int64, h *inboundHold
 			v = float64(e.inflightBesides(h) + 1)
 		case system.InboundQPS:
 			if qps < 0 {
-				qps = max(in.reservePass(h, now), readLive().pass+1)
+				qps = in.reservePass(h, now)
+				if sb.firstSecond(now) {
+					qps = max(qps, in.passed(now)+1)
+				}
 			}
 			v = float64(qps)
 		case system.AvgRT:
-			v = readLive().avgRTms()
+			v = in.avgRTms(now)
 		default:
 			v, ok = e.systemMetric(r.MetricType, now)
 		}
@@ -139,6 +138,18 @@ func (e *Engine) systemBlocking(rules []systemBinding, now int64, h *inboundHold
 		return i
 	}
 	return -1
+}
+
+// firstSecond reports whether now is within the first second (and the
+// slack of its buckets) of the rule set's InboundQPS checks: until then, the
+// tally may lack entries admitted under an older rule set.
+func (sb *systemBinding) firstSecond(now int64) bool {
+	first := sb.since.Load()
+	if first == 0 {
+		sb.since.CompareAndSwap(0, max(now, 0)+1)
+		first = sb.since.Load()
+	}
+	return now-(first-1) < int64(inboundInterval)+2*inboundBucket
 }
 
 // inflightBesides returns the inbound entries in flight, the one holding h
