@@ -80,7 +80,9 @@ func TestRejectBatch(t *testing.T) {
 
 // TestRejectSlidingSecondBound offers far more than the threshold every 10 ms
 // and checks every sliding second (at 1 ms steps) against Threshold × 1.1,
-// the bound of a 10-bucket window, and that throughput does not starve.
+// what a 10-bucket window lets through for traffic spread over its buckets
+// (bursts at bucket edges reach twice: see the next test), and that
+// throughput does not starve.
 func TestRejectSlidingSecondBound(t *testing.T) {
 	const threshold = 100
 	c := newController(t, Rule{Resource: "r", Threshold: threshold}, Env{})
@@ -465,5 +467,32 @@ func TestWarmUpThrottlingRefusesABatchOverTheColdRate(t *testing.T) {
 	}
 	if _, _, ok := c.Check(t0, 10); !ok {
 		t.Fatal("a batch of 10 was refused at a cold rate of 10")
+	}
+}
+
+// The bound Reject documents, attacked at bucket edges: a full burst at the
+// last instant of one bucket and another as the bucket ten later opens pass
+// 2 × Threshold within 0.9 s, while no second that starts on a bucket edge
+// ever holds more than Threshold.
+func TestRejectWorstSlidingSecondIsTwiceTheThreshold(t *testing.T) {
+	const threshold = 100
+	c := newController(t, Rule{Resource: "r", Threshold: threshold}, Env{})
+	passedAt := map[int64]int{} // ms offset -> passes
+	for _, off := range []int64{99, 1000, 1999, 2000, 2550, 3099} {
+		passedAt[off] += passes(c, t0+off*ms+ms-1, 3*threshold) // the last nanosecond of that ms
+	}
+	if n := passedAt[99] + passedAt[1000]; n != 2*threshold {
+		t.Fatalf("bursts at 99 ms and 1000 ms passed %d, want the documented worst case %d", n, 2*threshold)
+	}
+	for start := int64(0); start <= 3000; start += 100 { // every second starting on a bucket edge
+		n := 0
+		for off, k := range passedAt {
+			if off >= start && off < start+1000 {
+				n += k
+			}
+		}
+		if n > threshold {
+			t.Fatalf("the second from %d ms passed %d, bound %d", start, n, threshold)
+		}
 	}
 }

@@ -50,6 +50,13 @@ type ControlBehavior uint8
 
 const (
 	// Reject blocks entries over the threshold at once. It is the default.
+	// Passes are counted in a sliding window of 10 buckets (100 ms each by
+	// default): every StatInterval that starts on a bucket edge holds at
+	// most Threshold passes, exactly, however many goroutines race. An
+	// interval that starts between edges can hold more: at worst twice the
+	// threshold, with a full burst at the end of one bucket and another as
+	// the bucket ten later opens (0.9 intervals apart); spread traffic
+	// stays within about 1.1 times. Throttling spaces entries instead.
 	Reject ControlBehavior = iota
 	// Throttling spaces entries evenly: an entry of n permits occupies
 	// n × StatInterval / Threshold, and the next entry starts when it ends.
@@ -120,9 +127,10 @@ const (
 	// MaxQueueingTimeLimit is the longest MaxQueueingTime a rule may set.
 	MaxQueueingTimeLimit    = time.Hour
 	DefaultWarmUpColdFactor = 3
-	// statBuckets is the number of buckets a Reject window is cut into: with
-	// the default interval, 100 ms each, so any sliding second sees at most
-	// Threshold × 1.1 passes.
+	// statBuckets is the number of buckets a Reject window is cut into
+	// (with the default interval, 100 ms each): every StatInterval that
+	// starts on a bucket edge holds at most Threshold passes; one that
+	// starts between edges may hold up to twice that (see Reject).
 	statBuckets = 10
 )
 
