@@ -64,7 +64,7 @@ func newInbound() inbound {
 	if err != nil {
 		panic("sluice: inbound window: " + err.Error()) // constants: cannot happen
 	}
-	passes, err := stat.NewTally(inboundInterval, inboundBuckets)
+	passes, err := stat.NewTally(inboundInterval, inboundBuckets, 0)
 	if err != nil {
 		panic("sluice: inbound tally: " + err.Error())
 	}

@@ -28,7 +28,7 @@ type Controller struct {
 	// passes counts this controller's admitted permits over two intervals:
 	// the last one for Reject, the one before for warm-up. Nil for
 	// AssociatedResource and for Direct Throttling, which need no count.
-	passes *stat.Window
+	passes *stat.Tally
 	ref    *stat.Node // AssociatedResource
 	warm   *warmUp    // WarmUp
 	memory func(now int64) (uint64, bool)
@@ -36,10 +36,6 @@ type Controller struct {
 	// free is when the spans handed out under Throttling end: the earliest
 	// start for the next entry.
 	free atomic.Int64
-	// prior caches the passes of the interval before the current bucket;
-	// latest is the newest bucket epoch a Reject check has seen.
-	prior  stat.Prior
-	latest atomic.Int64
 }
 
 // Reservation is what a passed Check took, for a Cancel if a later check
@@ -62,10 +58,10 @@ func NewController(r Rule, env Env) *Controller {
 	case r.Strategy == WarmUp:
 		// A whole interval of history: warm-up reads the previous interval
 		// while the current one fills.
-		c.passes, _ = stat.NewWindow(time.Duration(c.interval), statBuckets, statBuckets)
+		c.passes, _ = stat.NewTally(time.Duration(c.interval), statBuckets, statBuckets)
 		c.warm = newWarmUp(&c.rule)
 	case r.ControlBehavior == Reject:
-		c.passes, _ = stat.NewWindow(time.Duration(c.interval), statBuckets, 0)
+		c.passes, _ = stat.NewTally(time.Duration(c.interval), statBuckets, 0)
 	}
 	return c
 }
@@ -93,7 +89,7 @@ func (c *Controller) Check(now, batch int64) (wait time.Duration, res Reservatio
 		}
 		res.slot, res.cost, res.n = end, cost, batch
 		if c.passes != nil {
-			res.epoch = c.passes.Add(now, stat.Pass, batch)
+			res.epoch = c.passes.Window().Add(now, stat.Pass, batch)
 		}
 		return w, res, true
 	}
@@ -102,17 +98,9 @@ func (c *Controller) Check(now, batch int64) (wait time.Duration, res Reservatio
 	if float64(batch) > threshold {
 		return 0, res, false // could never pass; reserving it would only block others
 	}
-	epoch, inBucket := c.passes.AddGet(now, stat.Pass, batch)
-	passed := inBucket + c.passes.Prior(epoch, stat.Pass, &c.prior)
-	if latest := c.latest.Load(); epoch > latest {
-		c.latest.CompareAndSwap(latest, epoch)
-	} else if epoch < latest {
-		// A late caller (it read the clock before a bucket edge that others
-		// have crossed): its permit counts in the newest window too.
-		passed = max(passed, c.passes.Sum(latest*int64(c.passes.BucketLen()), stat.Pass))
-	}
+	epoch, passed := c.passes.Reserve(now, batch)
 	if float64(passed) > threshold {
-		c.passes.Undo(epoch, stat.Pass, batch)
+		c.passes.Undo(epoch, batch)
 		return 0, res, false
 	}
 	res.epoch, res.n = epoch, batch
@@ -122,7 +110,7 @@ func (c *Controller) Check(now, batch int64) (wait time.Duration, res Reservatio
 // Cancel gives back what a passed Check reserved.
 func (c *Controller) Cancel(res Reservation) {
 	if res.epoch >= 0 {
-		c.passes.Undo(res.epoch, stat.Pass, res.n)
+		c.passes.Undo(res.epoch, res.n)
 	}
 	if res.slot != 0 {
 		// Give the span back only if no later entry queued behind it.
@@ -145,7 +133,7 @@ func (c *Controller) threshold(now int64) float64 {
 // the one that holds now.
 func (c *Controller) previousInterval(now int64) int64 {
 	start := now - now%c.interval
-	return c.passes.SumBetween(stat.Pass, start-c.interval, start)
+	return c.passes.Window().SumBetween(stat.Pass, start-c.interval, start)
 }
 
 // takeSlot reserves the next span of cost nanoseconds, starting when the

@@ -370,7 +370,7 @@ func TestRejectHoldsLateCallersToTheNewestWindow(t *testing.T) {
 	if late := passes(c, edge-1, 5); late != 0 {
 		t.Fatalf("%d late callers passed on top of a full newest window", late)
 	}
-	if w := c.passes.Sum(edge, stat.Pass); w != 10 {
+	if w := c.passes.Window().Sum(edge, stat.Pass); w != 10 {
 		t.Fatalf("newest window holds %d, want 10", w)
 	}
 }

@@ -23,14 +23,19 @@ type Tally struct {
 }
 
 // NewTally returns a tally over interval cut into the given number of
-// buckets, with the same constraints as NewWindow.
-func NewTally(interval time.Duration, buckets int) (*Tally, error) {
-	w, err := NewWindow(interval, buckets, 0)
+// buckets, keeping history buckets behind them, with the same constraints
+// as NewWindow.
+func NewTally(interval time.Duration, buckets, history int) (*Tally, error) {
+	w, err := NewWindow(interval, buckets, history)
 	if err != nil {
 		return nil, err
 	}
 	return &Tally{w: w}, nil
 }
+
+// Window returns the window the tally counts in, for counts added without
+// a limit (Window.Add) and for reads of its history.
+func (t *Tally) Window() *Window { return t.w }
 
 // Reserve adds n at now and returns the count over the window holding now,
 // n included, with the bucket epoch to pass to Undo.

@@ -18,7 +18,7 @@ func reserveUpTo(t *Tally, now, limit int64) bool {
 }
 
 func TestTallyIsExactUnderContention(t *testing.T) {
-	tally, err := NewTally(time.Second, 10)
+	tally, err := NewTally(time.Second, 10, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func TestTallyIsExactUnderContention(t *testing.T) {
 // A burst at the end of a bucket keeps the next nine buckets shut; the
 // window lets it go only when its bucket leaves.
 func TestTallyWindowAtBucketEdges(t *testing.T) {
-	tally, _ := NewTally(time.Second, 10)
+	tally, _ := NewTally(time.Second, 10, 0)
 	ms := int64(time.Millisecond)
 	base := int64(1_700_000_000) * int64(time.Second)
 	burst := func(at int64) (n int) {
@@ -79,7 +79,7 @@ func TestTallyWindowAtBucketEdges(t *testing.T) {
 // others crossed it sees their reservations: it adds to the older bucket but
 // counts the newest window too.
 func TestTallyLateCallerCountsTheNewestWindow(t *testing.T) {
-	tally, _ := NewTally(time.Second, 10)
+	tally, _ := NewTally(time.Second, 10, 0)
 	ms := int64(time.Millisecond)
 	base := int64(1_700_000_000) * int64(time.Second)
 	for i := 0; i < 9; i++ {
@@ -100,7 +100,7 @@ func TestTallyLateCallerCountsTheNewestWindow(t *testing.T) {
 }
 
 func TestTallyZeroAlloc(t *testing.T) {
-	tally, _ := NewTally(time.Second, 10)
+	tally, _ := NewTally(time.Second, 10, 0)
 	now := int64(time.Hour)
 	if a := testing.AllocsPerRun(1000, func() {
 		now += int64(7 * time.Millisecond)
