@@ -5,6 +5,11 @@
 // a built-in client. Once a second it prints how many calls returned OK and
 // how many were refused with codes.ResourceExhausted.
 //
+// The health service stands in for a service of your own, as it needs no
+// generated code. In production, exempt the real health check from every
+// rule instead: sluicegrpc.WithSkip(func(_ context.Context, m string) bool {
+// return m == "/grpc.health.v1.Health/Check" }).
+//
 // Run it from the repository root:
 //
 //	go run ./example/grpc [-duration 5s]
