@@ -245,9 +245,14 @@ func TestSentinelCompatSystem(t *testing.T) {
 		if (o.Strategy == system.BBR) != bbr {
 			t.Errorf("system rule %d strategy: ours %v, Sentinel Go %v on %v", i, o.Strategy, s.Strategy, s.MetricType)
 		}
+		// Sentinel Go blocks at >= triggerCount on the count before the
+		// entry; Sluice counts the entry and blocks above TriggerCount.
 		want := s.TriggerCount
-		if s.MetricType == ssystem.Concurrency {
-			want = math.Ceil(want) - 1 // Sentinel Go blocks at >= triggerCount, Sluice above
+		switch s.MetricType {
+		case ssystem.Concurrency, ssystem.InboundQPS:
+			want = math.Ceil(want)
+		case ssystem.AvgRT:
+			want = math.Nextafter(want, 0)
 		}
 		if o.TriggerCount != want {
 			t.Errorf("system rule %d triggerCount: ours %v, want %v", i, o.TriggerCount, want)

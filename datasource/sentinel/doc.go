@@ -57,7 +57,9 @@
 //	refResource               RefResource; dropped unless AssociatedResource is kept
 //	statIntervalInMs          StatInterval = ms × 1ms; 0 stays 0, which is 1 s in
 //	                          both (Sentinel Go: the resource's default 1000 ms
-//	                          metric, and 1000 ms for Throttling)
+//	                          metric, and 1000 ms for Throttling); 1000 under
+//	                          AssociatedResource becomes 0 (the ref resource's
+//	                          1 s window in both)
 //	maxQueueingTimeMs         MaxQueueingTime = ms × 1ms; dropped unless Throttling
 //	warmUpPeriodSec           WarmUpPeriod = s × 1s; dropped unless WarmUp
 //	warmUpColdFactor          WarmUpColdFactor; 0 stays 0 (3 in both); dropped
@@ -77,7 +79,8 @@
 //	                          Sluice would block every entry)
 //
 // Sentinel Go blocks when in-flight + batchCount > threshold, Sluice when
-// in-flight + 1 would exceed it: the same for entries of batch count 1.
+// in-flight + 1 would exceed it: the same for entries of batch count 1 (see
+// the list of differences below).
 //
 // # Circuit breaker (CircuitBreakerRules)
 //
@@ -95,13 +98,9 @@
 //	                                (Sentinel Go compares with uint64(threshold))
 //	probeNum                        ProbeNum (0 behaves as 1 in both)
 //
-// Both trip when the ratio or count reaches the threshold (>=). Two
-// differences remain: Sentinel Go measures response times in whole
-// milliseconds, so a 100.4 ms call is not slower than maxAllowedRtMs 100
-// there and is in Sluice; and while half-open, Sentinel Go with probeNum
-// > 0 lets every call through until probeNum have succeeded, where Sluice
-// lets at most ProbeNum through at a time. The closing rule (probeNum
-// successes, or one failure to reopen) is the same.
+// Both trip when the ratio or count reaches the threshold (>=; Sentinel Go
+// also within 1e-8 of it), and close after probeNum successful probes or
+// reopen on one failed probe. How they probe differs: see the list below.
 //
 // # Hotspot (HotspotRules)
 //
@@ -133,28 +132,125 @@
 // array form above instead, and this is the form accepted here. That
 // parser, in v1.0.4, also drops paramKey; it is kept here with the meaning
 // Sentinel Go's rule gives it. A rule with both paramKey and paramIndex > 0
-// is refused, as Sentinel Go refuses it. One difference remains: when the
-// attachment is missing, Sentinel Go falls back to the argument at
-// paramIndex, while Sluice does not limit the entry. Sluice also matches a
-// KindInt value against an argument of any integer type, where Sentinel Go
-// matches an int only.
+// is refused, as Sentinel Go refuses it. How the limits run differs in
+// places: see the list below.
 //
 // # System (SystemRules)
 //
 //	id                 ID
 //	metricType         MetricType: 0 Load, 1 AvgRT, 2 Concurrency, 3 InboundQPS, 4 CPUUsage
-//	triggerCount       TriggerCount; for Concurrency ceil(triggerCount) − 1 (see below)
+//	triggerCount       TriggerCount; ceil(triggerCount) for Concurrency and InboundQPS,
+//	                   the largest float64 below it for AvgRT (see below)
 //	strategy           Strategy: -1 and 0 NoAdaptive, 1 BBR; BBR is kept for Load and
 //	                   CpuUsage only, since Sentinel Go ignores it for the others
 //	(none)             MemoryUsage: Sluice only
 //
 // Sentinel Go blocks on Load and CpuUsage when the metric is above
-// triggerCount, as Sluice does, but on AvgRT, Concurrency and InboundQPS
-// when it is at or above it. For Concurrency, a whole number, the
-// converted TriggerCount blocks at the same count; for AvgRT and
-// InboundQPS the boundary itself differs, which only an exactly equal
-// reading can tell. triggerCount 0 on those three (Sentinel Go: block
-// every inbound entry) is refused. Sluice's BBR check follows the same
-// idea as Sentinel Go's checkBbrSimple (in flight versus max completions
-// per second × min RT) but is Sluice's; see system.BBR.
+// triggerCount, as Sluice does. On AvgRT, Concurrency and InboundQPS it
+// blocks when the reading, taken before the entry asking, is at or above
+// triggerCount, so it admits up to ceil(triggerCount) entries in flight or
+// per second; Sluice counts the entry asking and admits floor(TriggerCount),
+// so the converted ceil(triggerCount) admits the same entries, 0 (block
+// every inbound entry) included. Sluice blocks on AvgRT above TriggerCount,
+// so the largest float64 below triggerCount blocks at exactly the same
+// readings; triggerCount 0 on AvgRT, which blocks every inbound entry in
+// Sentinel Go even before any response time is known, is refused.
+//
+// # What still differs
+//
+// Rules Sentinel Go loads and Sluice's engine refuses, with the field it
+// names (a push holding one is refused whole, and the rules in force stay):
+//
+//   - flow, Reject: a threshold in (0, 1), or with WarmUp threshold /
+//     warmUpColdFactor in (0, 1) (Threshold: Reject admits whole permits
+//     only; Sentinel Go loads it and blocks every entry);
+//   - flow, AssociatedResource with WarmUp (RelationStrategy), or with a
+//     statIntervalInMs other than 0 and 1000 (StatInterval: Sluice counts the
+//     ref resource over the engine's window);
+//   - flow and hotspot, Throttling with maxQueueingTimeMs over 3600000
+//     (MaxQueueingTime: at most 1 h);
+//   - circuit breaker: a ratio threshold of 0, or an ErrorCount threshold
+//     below 1 (Threshold; Sentinel Go trips once minRequestAmount calls
+//     completed); SlowRequestRatio with maxAllowedRtMs 0 (MaxAllowedRT);
+//     more than 1000 buckets (StatBuckets); probeNum over 65536 (ProbeNum);
+//   - hotspot: paramsMaxCapacity over 2^24 (ParamsMaxCapacity); a specific
+//     item with a negative threshold (SpecificItems).
+//
+// Circuit breakers:
+//
+//   - Half-open, Sentinel Go lets every call through until probeNum have
+//     succeeded (with probeNum 0, the one call that half-opened it); Sluice
+//     lets at most ProbeNum (0 reads as 1) through at a time.
+//   - Only probes decide a half-open breaker in Sluice; in Sentinel Go any
+//     call that completes while it is half-open does, even one that started
+//     before it opened.
+//   - A probe blocked by a later check (another breaker, a custom check, a
+//     cancelled queue wait) gives its slot back and leaves the breaker
+//     half-open in Sluice; Sentinel Go reopens the breaker, with a state
+//     change, and half-opens it again at the next call.
+//   - A probe still in flight after RetryTimeout gives its slot to the next
+//     caller in Sluice, so a breaker never stays half-open for want of
+//     probes; Sentinel Go has no such reclaim.
+//   - Sentinel Go measures response times as the difference of two
+//     millisecond timestamps, so a 100.4 ms call is slower than
+//     maxAllowedRtMs 100 only when it spans an extra tick; Sluice compares
+//     nanoseconds, and it always is.
+//   - State listeners: Sentinel Go calls its global listeners on the
+//     transitioning goroutine; Sluice delivers an engine's state changes in
+//     order on a goroutine of its own, with a time and the value that
+//     tripped the breaker, and sends none when a probe slot is given back.
+//
+// Loading rules again:
+//
+//   - Sluice keeps the state of a rule equal in every field (ID included)
+//     to one in force, and starts every changed rule afresh: a new window,
+//     a full hotspot bucket, a Closed breaker with an empty window. So a
+//     changed flow rule can pass a full threshold just after the load.
+//     Sentinel Go ignores ID (and for breakers probeNum) when it compares
+//     rules, reuses a changed rule's statistics when its resource, relation
+//     and interval are unchanged (a Reject rule reads the resource's own
+//     metric), and keeps a hotspot rule's per-value counts.
+//   - A hotspot Concurrency rule replaced while values are in flight starts
+//     at zero in Sluice, so up to Threshold more may enter per value.
+//   - Isolation keeps its in-flight count across any load in both.
+//
+// Flow, isolation and hotspot at run time:
+//
+//   - Reject counts in 10 sliding buckets of StatInterval / 10 in Sluice
+//     (see flow.Reject for the bound), exactly under contention; Sentinel
+//     Go reads 2 buckets of 500 ms for 1 s, a shared 10 s statistic for some
+//     intervals and a fixed window for others, and checks before it counts.
+//   - Throttling: Sluice spaces in nanoseconds, admits a wait up to
+//     MaxQueueingTime and waits on the engine's clock honouring the context;
+//     Sentinel Go spaces in whole milliseconds for hotspot rules (a rate
+//     over 1000 per second per value is not limited), admits a hotspot wait
+//     only below maxQueueingTimeMs, and sleeps without a way out. Sluice
+//     refuses a batch over the threshold (or over one below a threshold of
+//     one), which Sentinel Go admits, booking the queue for longer; with a
+//     threshold in (0, 1) Sluice admits one permit per StatInterval /
+//     Threshold, where Sentinel Go's flow checker blocks every entry.
+//   - WarmUp: both follow Guava's model; Sentinel Go syncs whole tokens once
+//     a wall-clock second from the previous second's rate, Sluice keeps
+//     fractional tokens per StatInterval from the whole previous interval.
+//   - MemoryAdaptive reads the process's RSS in Sentinel Go, the Go
+//     runtime's mapped minus released memory in Sluice.
+//   - Isolation: Sentinel Go counts a batch as batchCount entries (a batch
+//     over the threshold never passes) and can overshoot under contention;
+//     Sluice counts an entry as one, exactly.
+//   - Hotspot QPS: Sluice refills each value's bucket continuously, one
+//     token every Duration / Threshold; Sentinel Go refills it once a whole
+//     Duration has passed since the last refill, by what that time is worth.
+//   - Hotspot Concurrency: Sentinel Go lets the first entry of a new or
+//     forgotten value through (even at threshold 0), can overshoot under
+//     contention and forgets a value with entries in flight; Sluice is exact
+//     and never forgets a busy value.
+//   - A missing attachment: Sentinel Go falls back to the argument at
+//     paramIndex; Sluice does not limit the entry (it counts it in
+//     Stats(...).Hotspots[i].NoValue and logs it once).
+//   - Sluice matches a KindInt value against an argument of any integer
+//     type, Sentinel Go an int only; values are kept in a sharded 2Q cache in
+//     Sluice, an LRU in Sentinel Go, so they are forgotten in another order.
+//   - BBR: Sluice's minRT is the smallest mean response time of one 100 ms
+//     bucket over 10 s (Sentinel Go's: of one call), and both admit while at
+//     most one other inbound entry is in flight; see system.BBR.
 package sentinel

@@ -83,6 +83,12 @@ func convertFlow(id rule, s *sentinelFlowRule) (flow.Rule, error) {
 			"0 (CurrentResource)", "1 (AssociatedResource)")
 	}
 	r.StatInterval = time.Duration(s.StatIntervalInMs) * time.Millisecond
+	if r.RelationStrategy == flow.AssociatedResource && s.StatIntervalInMs == 1000 {
+		// Sentinel Go reads the ref resource's own 1 s metric for 0 and
+		// 1000 alike; Sluice counts it over the engine's statistics window
+		// (1 s by default), which a StatInterval of 0 says.
+		r.StatInterval = 0
+	}
 	if r.ControlBehavior == flow.Throttling {
 		r.MaxQueueingTime = time.Duration(s.MaxQueueingTimeMs) * time.Millisecond
 	}

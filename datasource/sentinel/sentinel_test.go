@@ -1,10 +1,12 @@
 package sentinel
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"reflect"
@@ -154,6 +156,9 @@ func TestFlowConversions(t *testing.T) {
 			flow.Rule{Resource: "a", Strategy: flow.WarmUp, WarmUpPeriod: 4 * time.Second}},
 		{"largest uint32 interval", `{"resource": "a", "statIntervalInMs": 4294967295}`,
 			flow.Rule{Resource: "a", StatInterval: 4294967295 * time.Millisecond}},
+		{"associated resource over 1000 ms: the engine's 1 s window",
+			`{"resource": "a", "threshold": 30, "relationStrategy": 1, "refResource": "b", "statIntervalInMs": 1000}`,
+			flow.Rule{Resource: "a", Threshold: 30, RelationStrategy: flow.AssociatedResource, RefResource: "b"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -373,9 +378,11 @@ func TestSystem(t *testing.T) {
 	}
 	equal(t, got, []system.Rule{
 		{ID: "load", MetricType: system.Load, TriggerCount: 8, Strategy: system.BBR},
-		{MetricType: system.AvgRT, TriggerCount: 200},       // BBR has no effect on AvgRT in Sentinel Go
-		{MetricType: system.Concurrency, TriggerCount: 99},  // >= 100 blocks there, > 99 here
-		{MetricType: system.Concurrency, TriggerCount: 10},  // >= 10.5, i.e. >= 11
+		// BBR has no effect on AvgRT in Sentinel Go; >= 200 blocks there,
+		// > the float below 200 here.
+		{MetricType: system.AvgRT, TriggerCount: math.Nextafter(200, 0)},
+		{MetricType: system.Concurrency, TriggerCount: 100}, // 100 in flight in both
+		{MetricType: system.Concurrency, TriggerCount: 11},  // 10.5: 11 in flight in both
 		{MetricType: system.InboundQPS, TriggerCount: 1000}, // strategy 0: no adaptive
 		{MetricType: system.CPUUsage, TriggerCount: 0.8, Strategy: system.BBR},
 		{MetricType: system.CPUUsage, TriggerCount: 0.9},
@@ -393,10 +400,8 @@ func TestSystem(t *testing.T) {
 			want: []string{`strategy 2 is not one of -1 (NoAdaptive), 0 (NoAdaptive, the default), 1 (BBR)`}, is: ErrUnknownValue, field: "strategy"},
 		errCase{name: "strategy -2", json: `[{"metricType": 0, "strategy": -2}]`,
 			want: []string{`strategy -2`}, is: ErrUnknownValue, field: "strategy"},
-		errCase{name: "zero concurrency", json: `[{"metricType": 0, "triggerCount": 0}, {"metricType": 2, "triggerCount": 0}]`,
-			want: []string{"system rule 1: triggerCount 0 on metricType 2"}, is: ErrUnsupported, field: "triggerCount"},
-		errCase{name: "zero avg rt", json: `[{"metricType": 1}]`, want: []string{"triggerCount 0 on metricType 1"}, is: ErrUnsupported, field: "triggerCount"},
-		errCase{name: "zero qps", json: `[{"metricType": 3}]`, want: []string{"triggerCount 0 on metricType 3"}, is: ErrUnsupported, field: "triggerCount"},
+		errCase{name: "zero avg rt", json: `[{"metricType": 0, "triggerCount": 0}, {"metricType": 1}]`,
+			want: []string{"system rule 1: triggerCount 0 on metricType 1"}, is: ErrUnsupported, field: "triggerCount"},
 		errCase{name: "negative metricType", json: `[{"metricType": -1}]`, want: []string{`"metricType": want a whole number >= 0, got -1`}, field: "metricType"},
 	)
 	for _, c := range cases {
@@ -527,5 +532,41 @@ func TestThrottlingDropsTheRelation(t *testing.T) {
 	}
 	if err := eng.LoadFlowRules(got); !errors.Is(err, sluice.ErrInvalidRule) {
 		t.Fatalf("AssociatedResource without refResource under Throttling: got %v, want an invalid rule", err)
+	}
+}
+
+// The converted system rules admit what Sentinel Go admits: it blocks when
+// the count before the entry is >= triggerCount, so up to ceil(triggerCount)
+// pass, and 0 blocks every inbound entry.
+func TestSystemAdmitsWhatSentinelAdmits(t *testing.T) {
+	for _, tc := range []struct {
+		json  string
+		admit int
+	}{
+		{`[{"metricType": 2, "triggerCount": 2}]`, 2},
+		{`[{"metricType": 2, "triggerCount": 2.5}]`, 3},
+		{`[{"metricType": 2, "triggerCount": 0}]`, 0},
+		{`[{"metricType": 3, "triggerCount": 3}]`, 3},
+		{`[{"metricType": 3, "triggerCount": 0.5}]`, 1},
+		{`[{"metricType": 3, "triggerCount": 0}]`, 0},
+	} {
+		rules, err := SystemRules([]byte(tc.json))
+		if err != nil {
+			t.Fatal(err)
+		}
+		eng := sluice.New(sluice.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+		if err := eng.LoadSystemRules(rules); err != nil {
+			t.Fatal(err)
+		}
+		admitted := 0
+		for i := 0; i < 10; i++ { // held in flight, all within one second
+			if _, err := eng.Entry(context.Background(), "r", sluice.WithTrafficType(sluice.Inbound)); err == nil {
+				admitted++
+			}
+		}
+		eng.Close()
+		if admitted != tc.admit {
+			t.Errorf("%s: %d of 10 inbound entries admitted, Sentinel Go admits %d", tc.json, admitted, tc.admit)
+		}
 	}
 }

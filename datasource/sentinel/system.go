@@ -26,12 +26,15 @@ type sentinelSystemRule struct {
 // other metrics strategy 1 becomes NoAdaptive.
 //
 // Sentinel Go blocks on AvgRT, Concurrency and InboundQPS when the metric
-// is >= triggerCount, Sluice when it is > TriggerCount. Concurrency counts
-// whole entries, so its TriggerCount is ceil(triggerCount) − 1, which
-// blocks at the same count; for AvgRT and InboundQPS, real-valued
-// readings, triggerCount is kept. triggerCount 0 on these three metrics
-// blocks every inbound entry in Sentinel Go, which Sluice cannot express,
-// so it is refused.
+// (the count before the entry asking) is >= triggerCount, so it admits up to
+// ceil(triggerCount) entries in flight, or per second. Sluice counts the
+// entry asking and admits floor(TriggerCount), so TriggerCount is
+// ceil(triggerCount): the same entries pass, 0 included (every inbound entry
+// blocked). Sluice blocks on AvgRT when it is > TriggerCount, so
+// TriggerCount is the largest float64 below triggerCount, which blocks at
+// exactly the same readings; triggerCount 0 on AvgRT (Sentinel Go: block
+// every inbound entry, even with no response time yet) has no Sluice
+// counterpart and is refused.
 //
 // An error is an *Error.
 func SystemRules(data []byte) ([]system.Rule, error) {
@@ -65,16 +68,18 @@ func convertSystem(id rule, s *sentinelSystemRule) (system.Rule, error) {
 	default:
 		return r, id.enum("strategy", int64(s.Strategy), "-1 (NoAdaptive)", "0 (NoAdaptive, the default)", "1 (BBR)")
 	}
+	if math.IsInf(s.TriggerCount, 0) || math.IsNaN(s.TriggerCount) || s.TriggerCount < 0 {
+		return r, nil // refused by the engine, as by Sentinel Go
+	}
 	switch r.MetricType {
-	case system.AvgRT, system.Concurrency, system.InboundQPS:
+	case system.Concurrency, system.InboundQPS:
+		r.TriggerCount = math.Ceil(s.TriggerCount)
+	case system.AvgRT:
 		if s.TriggerCount == 0 {
 			return r, id.unsupported("triggerCount",
-				"triggerCount 0 on metricType %d: Sentinel Go then blocks every inbound entry (it blocks at >= triggerCount); Sluice blocks only above TriggerCount",
-				s.MetricType)
+				"triggerCount 0 on metricType 1 (AvgRT): Sentinel Go then blocks every inbound entry (it blocks at >= triggerCount); Sluice blocks only above TriggerCount")
 		}
-		if r.MetricType == system.Concurrency && s.TriggerCount > 0 && !math.IsInf(s.TriggerCount, 1) {
-			r.TriggerCount = math.Ceil(s.TriggerCount) - 1
-		}
+		r.TriggerCount = math.Nextafter(s.TriggerCount, 0)
 	}
 	return r, nil
 }
