@@ -3,6 +3,7 @@ package file_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -100,27 +101,33 @@ func write(t *testing.T, path, data string) {
 	}
 }
 
+// wantFollows watches src, whose file at path holds "v1", and makes each
+// change to path in turn, the first writing "v2", the next "v3" and so on:
+// after each, the deliveries must be exactly the versions so far.
+func wantFollows(t *testing.T, src *file.Source, path string, changes ...func(t *testing.T, path, data string)) {
+	t.Helper()
+	rec := watch(t, src)
+	want := []string{"v1"}
+	waitStates(t, rec, want...)
+	for i, change := range changes {
+		data := fmt.Sprintf("v%d", i+2)
+		change(t, path, data)
+		want = append(want, data)
+		waitStates(t, rec, want...)
+	}
+}
+
 func TestFollowsEditsInPlace(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "rules.json")
 	write(t, path, "v1")
-	rec := watch(t, file.New(path, file.WithDebounce(20*time.Millisecond)))
-	waitStates(t, rec, "v1")
-	write(t, path, "v2")
-	waitStates(t, rec, "v1", "v2")
-	write(t, path, "v3")
-	waitStates(t, rec, "v1", "v2", "v3")
+	wantFollows(t, file.New(path, file.WithDebounce(20*time.Millisecond)), path, write, write)
 }
 
 func TestFollowsAtomicRename(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "rules.json")
 	write(t, path, "v1")
-	rec := watch(t, file.New(path, file.WithDebounce(20*time.Millisecond)))
-	waitStates(t, rec, "v1")
-	replace(t, path, "v2")
-	waitStates(t, rec, "v1", "v2")
-	replace(t, path, "v3")
-	waitStates(t, rec, "v1", "v2", "v3")
+	wantFollows(t, file.New(path, file.WithDebounce(20*time.Millisecond)), path, replace, replace)
 }
 
 // TestFollowsConfigMapSwap replays how the kubelet updates a ConfigMap

@@ -56,12 +56,7 @@ func TestRelativePaths(t *testing.T) {
 			if src.String() != want {
 				t.Errorf("String() = %q, want %q", src.String(), want)
 			}
-			rec := watch(t, src)
-			waitStates(t, rec, "v1")
-			replace(t, real, "v2")
-			waitStates(t, rec, "v1", "v2")
-			write(t, real, "v3")
-			waitStates(t, rec, "v1", "v2", "v3")
+			wantFollows(t, src, real, replace, write)
 		})
 	}
 }
@@ -80,10 +75,7 @@ func TestPathResolvedByNew(t *testing.T) {
 	if want := "file " + path; src.String() != want {
 		t.Errorf("String() = %q, want %q", src.String(), want)
 	}
-	rec := watch(t, src)
-	waitStates(t, rec, "v1")
-	replace(t, path, "v2")
-	waitStates(t, rec, "v1", "v2")
+	wantFollows(t, src, path, replace)
 }
 
 // TestRelativeSymlink follows rules.yaml, a relative symlink in the
