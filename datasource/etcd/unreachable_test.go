@@ -133,6 +133,18 @@ func TestUnreachableSaysWhereAndWhy(t *testing.T) {
 // connection.
 func TestStoppedServerSaysWhereAndWhy(t *testing.T) {
 	t.Parallel()
+	srv, _, err := stopUnderBinding(t)
+	assert.EqualError(t, err, "datasource: etcd /flow: etcd: read from "+srv.Endpoint()+
+		": no answer within 300ms: connect: connection refused (nothing listens on that port)")
+	assert.True(t, errors.Is(err, syscall.ECONNREFUSED))
+}
+
+// stopUnderBinding binds /flow, holding rulesA10, on a new server, and
+// stops the server: it returns the server, the binding and the first error
+// the binding reports that says the connection is refused, having checked
+// that the error is a *datasource.SourceError and that a:10 stays in force.
+func stopUnderBinding(t *testing.T) (*etcdtest.Server, *binding, error) {
+	t.Helper()
 	srv := etcdtest.Start(t)
 	cli := srv.Client()
 	put(t, cli, "/flow", rulesA10)
@@ -141,10 +153,8 @@ func TestStoppedServerSaysWhereAndWhy(t *testing.T) {
 
 	srv.Stop()
 	err := firstError(t, bd.errors, "connection refused")
-	assert.EqualError(t, err, "datasource: etcd /flow: etcd: read from "+srv.Endpoint()+
-		": no answer within 300ms: connect: connection refused (nothing listens on that port)")
 	var serr *datasource.SourceError
 	require.ErrorAs(t, err, &serr)
-	assert.True(t, errors.Is(err, syscall.ECONNREFUSED))
-	assert.Equal(t, "a:10", bd.flow())
+	assert.Equal(t, "a:10", bd.flow(), "the rules stay in force while the server is down")
+	return srv, bd, err
 }
