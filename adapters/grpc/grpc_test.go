@@ -167,6 +167,23 @@ func healthCheck(e *env, ctx context.Context) error {
 	return err
 }
 
+// watchServing opens a health Watch on e and waits for its first answer,
+// which must be SERVING; the returned cancel, called at the latest when t
+// ends, ends the stream.
+func watchServing(t *testing.T, e *env) context.CancelFunc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	w, err := e.health.Watch(ctx, &healthpb.HealthCheckRequest{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err := w.Recv(); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
+		t.Fatalf("health watch: %v, %v", resp, err)
+	}
+	return cancel
+}
+
 func wantCode(t *testing.T, err error, want codes.Code, contains string) {
 	t.Helper()
 	st, ok := status.FromError(err)
@@ -539,15 +556,7 @@ func TestServerPanicIsRecordedAndRepanics(t *testing.T) {
 func TestServerStreamEntryLastsTheWholeStream(t *testing.T) {
 	eng, _ := newEngine(t)
 	e := guarded(t, nil, sluicegrpc.WithEngine(eng))
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	w, err := e.health.Watch(ctx, &healthpb.HealthCheckRequest{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if resp, err := w.Recv(); err != nil || resp.GetStatus() != healthpb.HealthCheckResponse_SERVING {
-		t.Fatalf("Recv = %v, %v", resp, err)
-	}
+	cancel := watchServing(t, e)
 	if st := stats(t, eng, watch); st.Concurrency != 1 || st.PassQPS != 1 || st.CompleteQPS != 0 {
 		t.Fatalf("while open: %+v", st)
 	}
