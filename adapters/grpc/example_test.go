@@ -32,20 +32,8 @@ func Example() {
 		grpc.ChainUnaryInterceptor(sluicegrpc.UnaryServerInterceptor(sluicegrpc.WithEngine(eng))),
 		grpc.ChainStreamInterceptor(sluicegrpc.StreamServerInterceptor(sluicegrpc.WithEngine(eng))),
 	)
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	go srv.Serve(lis)
-	defer srv.Stop()
-
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		panic(err)
-	}
-	defer conn.Close()
-	client := healthpb.NewHealthClient(conn)
+	client, stop := serveHealth(srv)
+	defer stop()
 	for i := 0; i < 3; i++ {
 		_, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{})
 		fmt.Println(status.Code(err))
@@ -75,21 +63,9 @@ func ExampleWithSkip() {
 		grpc.ChainUnaryInterceptor(sluicegrpc.UnaryServerInterceptor(opts...)),
 		grpc.ChainStreamInterceptor(sluicegrpc.StreamServerInterceptor(opts...)),
 	)
-	healthpb.RegisterHealthServer(srv, health.NewServer())
-	lis, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		panic(err)
-	}
-	go srv.Serve(lis)
-	defer srv.Stop()
-
-	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
-	if err != nil {
-		panic(err)
-	}
-	defer conn.Close()
-	client := healthpb.NewHealthClient(conn)
-	_, err = client.Check(context.Background(), &healthpb.HealthCheckRequest{})
+	client, stop := serveHealth(srv)
+	defer stop()
+	_, err := client.Check(context.Background(), &healthpb.HealthCheckRequest{})
 	fmt.Println("Check:", status.Code(err))
 	_, err = client.List(context.Background(), &healthpb.HealthListRequest{})
 	fmt.Println("List:", status.Code(err), status.Convert(err).Message())
@@ -98,4 +74,23 @@ func ExampleWithSkip() {
 	// Check: OK
 	// List: ResourceExhausted sluice: blocked by a System rule
 	// [/grpc.health.v1.Health/List /orders.Orders/Heavy]
+}
+
+// serveHealth registers the health service on srv, serves it on a loopback
+// port and returns a client of it, and a stop that closes both.
+func serveHealth(srv *grpc.Server) (healthpb.HealthClient, func()) {
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	lis, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		panic(err)
+	}
+	go srv.Serve(lis)
+	conn, err := grpc.NewClient(lis.Addr().String(), grpc.WithTransportCredentials(insecure.NewCredentials()))
+	if err != nil {
+		panic(err)
+	}
+	return healthpb.NewHealthClient(conn), func() {
+		conn.Close()
+		srv.Stop()
+	}
 }

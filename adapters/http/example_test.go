@@ -32,13 +32,7 @@ func ExampleMiddleware() {
 	defer srv.Close()
 
 	for _, path := range []string{"/items/1", "/items/2", "/items/3"} {
-		res, err := http.Get(srv.URL + path)
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
+		res, body := fetch(srv.URL + path)
 		fmt.Printf("%s: %d %q Retry-After=%q\n", path, res.StatusCode, body, res.Header.Get("Retry-After"))
 	}
 	http.DefaultClient.CloseIdleConnections()
@@ -84,13 +78,7 @@ func ExampleWithSkip() {
 	defer srv.Close()
 
 	for _, path := range []string{"/healthz", "/orders"} {
-		res, err := http.Get(srv.URL + path)
-		if err != nil {
-			fmt.Println(err)
-			return
-		}
-		body, _ := io.ReadAll(res.Body)
-		res.Body.Close()
+		res, body := fetch(srv.URL + path)
 		fmt.Printf("%s: %d %q\n", path, res.StatusCode, body)
 	}
 	http.DefaultClient.CloseIdleConnections()
@@ -99,4 +87,18 @@ func ExampleWithSkip() {
 	// /healthz: 200 "ok"
 	// /orders: 429 "429 Too Many Requests: blocked by a System rule\n"
 	// [GET /orders GET /work]
+}
+
+// fetch sends GET url and returns the response, its body read and closed.
+func fetch(url string) (*http.Response, string) {
+	res, err := http.Get(url)
+	if err != nil {
+		panic(err)
+	}
+	defer res.Body.Close()
+	body, err := io.ReadAll(res.Body)
+	if err != nil {
+		panic(err)
+	}
+	return res, string(body)
 }
