@@ -27,8 +27,8 @@ func WantRefusedOnly(t testing.TB, eng *sluice.Engine, refused ...string) {
 // WantHealthzSkipped checks a server at base whose middleware, on an engine
 // after ShedAllInbound, skips GET /healthz (answering 200 "ok") and guards
 // GET /orders: /healthz answers, /orders is refused with 429 by the system
-// rule.
-func WantHealthzSkipped(t testing.TB, client *http.Client, base string) {
+// rule, and so handlers, the count of route handler runs, ends at 1.
+func WantHealthzSkipped(t testing.TB, client *http.Client, base string, handlers func() int64) {
 	t.Helper()
 	if status, body := get(t, client, base+"/healthz"); status != http.StatusOK || body != "ok" {
 		t.Fatalf("/healthz: %d %q, want 200 ok", status, body)
@@ -36,6 +36,9 @@ func WantHealthzSkipped(t testing.TB, client *http.Client, base string) {
 	if status, body := get(t, client, base+"/orders"); status != http.StatusTooManyRequests ||
 		body != "429 Too Many Requests: blocked by a System rule" {
 		t.Fatalf("/orders: %d %q, want 429 blocked by a System rule", status, body)
+	}
+	if n := handlers(); n != 1 {
+		t.Fatalf("handlers ran %d times, want 1 (the health check)", n)
 	}
 }
 
