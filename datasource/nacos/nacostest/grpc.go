@@ -171,7 +171,7 @@ type errParam string
 func (e errParam) Error() string { return string(e) }
 
 // batchListen registers (or, for listen=false, unregisters) conn as a
-// listener of each config and returns those whose md5 differs from the
+// listener of each config, with the md5 it reported, and returns those whose md5 differs from the
 // client's.
 func (s *Server) batchListen(conn string, r *rpc_request.ConfigBatchListenRequest) []model.ConfigContext {
 	s.mu.Lock()
@@ -191,9 +191,9 @@ func (s *Server) batchListen(conn string, r *rpc_request.ConfigBatchListenReques
 			continue
 		}
 		if s.listeners[k] == nil {
-			s.listeners[k] = make(map[string]struct{})
+			s.listeners[k] = make(map[string]string)
 		}
-		s.listeners[k][conn] = struct{}{}
+		s.listeners[k][conn] = c.Md5
 		if s.md5Locked(k) != c.Md5 {
 			changed = append(changed, model.ConfigContext{Group: c.Group, DataId: c.DataId, Tenant: c.Tenant})
 		}

@@ -32,6 +32,7 @@ func TestStopRestart(t *testing.T) {
 	assert.Equal(t, grpcPort, srv.GRPCPort())
 	eventually(t, "the SDK reconnects and sees the change", func() bool { s, _ := latest(); return s == "while down" })
 	eventually(t, "listener registered again", func() bool { return srv.Listeners("", "restart", "G") == 1 })
-	require.NoError(t, srv.Publish("restart", "G", "after restart"))
-	eventually(t, "pushed after restart", func() bool { s, _ := latest(); return s == "after restart" })
+	settled(t, srv, "restart", "G")
+	publishUntil(t, "pushed after restart", func() error { return srv.Publish("restart", "G", "after restart") },
+		func() bool { s, _ := latest(); return s == "after restart" })
 }

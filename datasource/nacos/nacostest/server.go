@@ -41,12 +41,12 @@ type Server struct {
 
 	mu        sync.Mutex
 	store     map[key]entry
-	conns     map[string]*conn            // by connection id
-	listeners map[key]map[string]struct{} // connection ids listening to a key
-	dropNext  int                         // changes whose pushes are to be dropped
-	pushes    int                         // pushes sent
-	dropped   int                         // pushes dropped
-	listens   int                         // ConfigBatchListenRequests served
+	conns     map[string]*conn          // by connection id
+	listeners map[key]map[string]string // by key: connection id -> md5 of its latest listen
+	dropNext  int                       // changes whose pushes are to be dropped
+	pushes    int                       // pushes sent
+	dropped   int                       // pushes dropped
+	listens   int                       // ConfigBatchListenRequests served
 	running   bool
 	closed    bool
 	httpPort  int
@@ -72,7 +72,7 @@ func Start(opts ...Option) (*Server, error) {
 	s := &Server{
 		store:     make(map[key]entry),
 		conns:     make(map[string]*conn),
-		listeners: make(map[key]map[string]struct{}),
+		listeners: make(map[key]map[string]string),
 	}
 	for _, o := range opts {
 		o(s)
@@ -237,6 +237,26 @@ func (s *Server) Listeners(tenant, dataID, group string) int {
 	return len(s.listeners[k])
 }
 
+// InSync reports whether some client connection listens to a config and
+// every one that does reported, in its latest listen round, the md5 the
+// config has now (none for a config that does not exist). It tells the
+// server has nothing left to tell those clients: the SDK learns of the next
+// change only from its push.
+func (s *Server) InSync(tenant, dataID, group string) bool {
+	k, err := mkKey(tenant, dataID, group)
+	if err != nil {
+		return false
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	for _, md5 := range s.listeners[k] {
+		if md5 != s.md5Locked(k) {
+			return false
+		}
+	}
+	return len(s.listeners[k]) > 0
+}
+
 // Connections returns how many clients hold an open bi-directional stream.
 func (s *Server) Connections() int {
 	s.mu.Lock()
@@ -282,7 +302,7 @@ func (s *Server) Stop() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.conns = make(map[string]*conn)
-	s.listeners = make(map[key]map[string]struct{})
+	s.listeners = make(map[key]map[string]string)
 }
 
 // Restart serves again on the same ports after Stop, with the same store.

@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -89,24 +90,70 @@ func eventually(t *testing.T, what string, cond func() bool) {
 
 // publishUntil publishes, then polls cond; it publishes again every second
 // until cond holds or 15 s have passed. Publishing again works around the
-// SDK losing a push that arrives while its listen round is still in
-// progress (clients/config_client/config_client.go, executeConfigListen
-// overwrites isSyncWithServer=false set by the push handler): the server
-// registers a listener before the client has finished that round.
+// SDK losing a push that arrives while a listen round of its is in progress
+// (clients/config_client/config_client.go, executeConfigListen: once the
+// server has answered, it marks every config it was not told of as in sync,
+// overwriting isSyncWithServer=false set meanwhile by the push handler, and
+// then sends no round for it until its 5-minute full sync). Such a round
+// follows every change the SDK sees, and its first one races the server
+// registering the listener.
 func publishUntil(t *testing.T, what string, publish func() error, cond func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		require.NoError(t, publish())
-		for next := time.Now().Add(time.Second); time.Now().Before(next); {
-			if cond() {
-				return
-			}
-			time.Sleep(50 * time.Millisecond)
+		if holdsWithin(time.Second, cond) {
+			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting: %s", what)
 		}
+	}
+}
+
+// holdsWithin polls cond until it holds (true) or d has passed (false).
+func holdsWithin(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
+}
+
+// settled waits until the SDK has caught up with a config: the server has
+// answered a listen round in which the client reported the config's current
+// md5. The SDK then sends no round for it (until its 5-minute full sync), so
+// it can learn of the next change only from the server's push.
+func settled(t *testing.T, srv *nacostest.Server, dataID, group string) {
+	t.Helper()
+	eventually(t, "the SDK caught up with "+dataID, func() bool { return srv.InSync("", dataID, group) })
+}
+
+// removeUntil removes a config the SDK has caught up with, checks the server
+// pushed the removal to every listener, and waits a second for latest to
+// report it gone. If the SDK lost the push (see publishUntil), it publishes
+// the config again and retries, until 15 s have passed. As each removal
+// follows a round that told the SDK nothing changed, only a push tells it.
+func removeUntil(t *testing.T, srv *nacostest.Server, dataID, group string, remove func() error, latest func() (string, int)) {
+	t.Helper()
+	deadline := time.Now().Add(15 * time.Second)
+	for i := 1; ; i++ {
+		settled(t, srv, dataID, group)
+		listeners := srv.Listeners("", dataID, group)
+		before, _ := srv.Pushes()
+		require.NoError(t, remove())
+		after, _ := srv.Pushes()
+		require.Equal(t, before+listeners, after, "the removal of %s is pushed to its %d listener(s)", dataID, listeners)
+		if holdsWithin(time.Second, func() bool { s, _ := latest(); return s == "" }) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting: the SDK sees %s removed", dataID)
+		}
+		again := "again " + strconv.Itoa(i)
+		publishUntil(t, "published "+dataID+" again", func() error { return srv.Publish(dataID, group, again) },
+			func() bool { s, _ := latest(); return s == again })
 	}
 }
 
@@ -205,12 +252,13 @@ func TestSDKListenPush(t *testing.T) {
 	sent, _ := srv.Pushes()
 	assert.GreaterOrEqual(t, sent, 1)
 
-	_, err := c.PublishConfig(vo.ConfigParam{DataId: "listen", Group: "G", Content: "v2"})
-	require.NoError(t, err)
-	eventually(t, "v2 pushed", func() bool { s, _ := latest(); return s == "v2" })
+	settled(t, srv, "listen", "G")
+	publishUntil(t, "v2 pushed", func() error {
+		_, err := c.PublishConfig(vo.ConfigParam{DataId: "listen", Group: "G", Content: "v2"})
+		return err
+	}, func() bool { s, _ := latest(); return s == "v2" })
 
-	require.NoError(t, srv.Remove("listen", "G"))
-	eventually(t, "removal pushed", func() bool { s, n := latest(); return s == "" && n >= 3 })
+	removeUntil(t, srv, "listen", "G", func() error { return srv.Remove("listen", "G") }, latest)
 }
 
 func TestSDKListenSeesChangeBeforeRegistration(t *testing.T) {
@@ -289,10 +337,12 @@ func TestHTTPAPI(t *testing.T) {
 	assert.Equal(t, http.StatusOK, code)
 	assert.Equal(t, "dev", body)
 
-	code, body = httpDo(t, http.MethodDelete, cfgURL+q, nil)
-	assert.Equal(t, http.StatusOK, code)
-	assert.Equal(t, "true", body)
-	eventually(t, "SDK listener sees the HTTP delete", func() bool { s, n := latest(); return s == "" && n >= 2 })
+	removeUntil(t, srv, "http", "G", func() error {
+		code, body := httpDo(t, http.MethodDelete, cfgURL+q, nil)
+		assert.Equal(t, http.StatusOK, code)
+		assert.Equal(t, "true", body)
+		return nil
+	}, latest)
 	code, _ = httpDo(t, http.MethodGet, cfgURL+q, nil)
 	assert.Equal(t, http.StatusNotFound, code)
 }
