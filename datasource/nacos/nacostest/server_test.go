@@ -355,7 +355,7 @@ func TestAuth(t *testing.T) {
 	dir, err := os.MkdirTemp(tmpDir, "client-")
 	require.NoError(t, err)
 	mk := func(pass string) config_client.IConfigClient {
-		cc := constant.ClientConfig{TimeoutMs: 1000, NotLoadCacheAtStart: true, DisableUseSnapShot: true,
+		cc := constant.ClientConfig{TimeoutMs: 3000, NotLoadCacheAtStart: true, DisableUseSnapShot: true,
 			CacheDir: dir + "/" + pass, LogDir: dir + "/log", LogLevel: "warn", Username: "nacos", Password: pass}
 		c, err := clients.NewConfigClient(vo.NacosClientParam{ClientConfig: &cc,
 			ServerConfigs: []constant.ServerConfig{srv.ServerConfig()}})
