@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/url"
 	"strings"
-	"syscall"
+
+	"github.com/sluice-go/sluice/datasource/internal/probe"
 )
 
 // readError says which endpoints a failed read went to and why it failed.
@@ -28,7 +28,7 @@ func (s *Source) readError(ctx context.Context, err error) error {
 	}
 	dctx, cancel := context.WithTimeout(ctx, s.timeout)
 	defer cancel()
-	e := &unreachableError{errs: []error{err}}
+	e := &probe.Error{Errs: []error{err}}
 	var found []string
 	for _, ep := range eps {
 		msg, cause := dialEndpoint(dctx, ep)
@@ -37,42 +37,18 @@ func (s *Source) readError(ctx context.Context, err error) error {
 		}
 		found = append(found, msg)
 		if cause != nil {
-			e.errs = append(e.errs, cause)
+			e.Errs = append(e.Errs, cause)
 		}
 	}
-	e.msg = fmt.Sprintf("etcd: read from %s: no answer within %v: %s", where, s.timeout, strings.Join(found, "; "))
+	e.Msg = fmt.Sprintf("etcd: read from %s: no answer within %v: %s", where, s.timeout, strings.Join(found, "; "))
 	return e
 }
 
-// unreachableError is a read no server answered: its message says what a
-// dial of each endpoint found, and it wraps the read's error and each
-// dial's.
-type unreachableError struct {
-	msg  string
-	errs []error
-}
-
-func (e *unreachableError) Error() string   { return e.msg }
-func (e *unreachableError) Unwrap() []error { return e.errs }
-
-// dialEndpoint dials the address of endpoint ep and closes the connection.
-// It says what it found, and returns the dial's error, if any.
+// dialEndpoint dials the address of endpoint ep and says what it found,
+// returning the dial's error, if any.
 func dialEndpoint(ctx context.Context, ep string) (string, error) {
 	network, addr := dialAddr(ep)
-	var d net.Dialer
-	c, err := d.DialContext(ctx, network, addr)
-	if err == nil {
-		c.Close()
-		return "the port accepts connections", nil
-	}
-	var op *net.OpError
-	switch {
-	case errors.Is(err, syscall.ECONNREFUSED):
-		return "connect: connection refused (nothing listens on that port)", err
-	case errors.As(err, &op) && op.Err != nil:
-		return op.Err.Error(), err // the error without the address already named
-	}
-	return err.Error(), err
+	return probe.Dial(ctx, network, addr)
 }
 
 // dialAddr returns the network and address an endpoint is dialled at, as

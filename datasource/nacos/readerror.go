@@ -1,12 +1,13 @@
 package nacos
 
 import (
-	"errors"
+	"context"
 	"net"
 	"strconv"
 	"strings"
-	"syscall"
 	"time"
+
+	"github.com/sluice-go/sluice/datasource/internal/probe"
 )
 
 // sdkReadFailed starts the SDK's error for a read the server did not
@@ -30,49 +31,30 @@ const probeTimeout = time.Second
 // connection, an unknown host, or a port that accepts connections). The
 // error wraps err and each dial's error.
 func (c *Client) readError(err error) error {
-	e := &readError{errs: []error{err}}
-	e.msg = "nacos: read"
+	e := &probe.Error{Errs: []error{err}}
+	e.Msg = "nacos: read"
 	if len(c.servers) > 0 {
 		addrs := make([]string, len(c.servers))
 		for i, s := range c.servers {
 			addrs[i] = s.Addr
 		}
-		e.msg += " from " + strings.Join(addrs, ", ")
+		e.Msg += " from " + strings.Join(addrs, ", ")
 	}
 	said := strings.TrimPrefix(err.Error(), sdkReadFailed)
-	e.msg += ": " + said
+	e.Msg += ": " + said
 	if !strings.HasPrefix(said, sdkNotConnected) {
 		return e
 	}
 	for _, s := range c.servers {
 		host, _, _ := net.SplitHostPort(s.Addr) // checked by NewClient
-		e.msg += "; gRPC port " + strconv.Itoa(s.GRPCPort) + ": "
-		conn, derr := net.DialTimeout("tcp", net.JoinHostPort(host, strconv.Itoa(s.GRPCPort)), probeTimeout)
-		if derr == nil {
-			conn.Close()
-			e.msg += "accepts connections"
-			continue
-		}
-		e.errs = append(e.errs, derr)
-		var op *net.OpError
-		switch {
-		case errors.Is(derr, syscall.ECONNREFUSED):
-			e.msg += "connect: connection refused (nothing listens on that port)"
-		case errors.As(derr, &op) && op.Err != nil:
-			e.msg += op.Err.Error() // without the address already named
-		default:
-			e.msg += derr.Error()
+		e.Msg += "; gRPC port " + strconv.Itoa(s.GRPCPort) + ": "
+		ctx, cancel := context.WithTimeout(context.Background(), probeTimeout)
+		found, derr := probe.Dial(ctx, "tcp", net.JoinHostPort(host, strconv.Itoa(s.GRPCPort)))
+		cancel()
+		e.Msg += found
+		if derr != nil {
+			e.Errs = append(e.Errs, derr)
 		}
 	}
 	return e
 }
-
-// readError is a failed read: its message is readError's, and it wraps
-// the SDK's error and what each dial found.
-type readError struct {
-	msg  string
-	errs []error
-}
-
-func (e *readError) Error() string   { return e.msg }
-func (e *readError) Unwrap() []error { return e.errs }
