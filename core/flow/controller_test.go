@@ -95,11 +95,7 @@ func TestRejectSlidingSecondBound(t *testing.T) {
 	}
 	worst := 0
 	for start := int64(0); start < 10_000-1000; start++ {
-		n := 0
-		for off := start; off < start+1000; off++ {
-			n += passedAt[off]
-		}
-		worst = max(worst, n)
+		worst = max(worst, passedIn(passedAt, start, start+1000))
 	}
 	if worst > threshold*11/10 {
 		t.Fatalf("a sliding second passed %d, bound is %d", worst, threshold*11/10)
@@ -485,14 +481,19 @@ func TestRejectWorstSlidingSecondIsTwiceTheThreshold(t *testing.T) {
 		t.Fatalf("bursts at 99 ms and 1000 ms passed %d, want the documented worst case %d", n, 2*threshold)
 	}
 	for start := int64(0); start <= 3000; start += 100 { // every second starting on a bucket edge
-		n := 0
-		for off, k := range passedAt {
-			if off >= start && off < start+1000 {
-				n += k
-			}
-		}
-		if n > threshold {
+		if n := passedIn(passedAt, start, start+1000); n > threshold {
 			t.Fatalf("the second from %d ms passed %d, bound %d", start, n, threshold)
 		}
 	}
+}
+
+// passedIn sums the passes recorded at ms offsets in [from, to).
+func passedIn(passedAt map[int64]int, from, to int64) int {
+	n := 0
+	for off, k := range passedAt {
+		if off >= from && off < to {
+			n += k
+		}
+	}
+	return n
 }
