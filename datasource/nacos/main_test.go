@@ -23,6 +23,7 @@ var (
 	tmpDir    string
 	clientsMu sync.Mutex
 	clients   []*nacos.Client
+	servers   []*nacostest.Server
 	seq       atomic.Int64
 )
 
@@ -41,6 +42,9 @@ func TestMain(m *testing.M) {
 			println("close:", err.Error())
 			code = 1
 		}
+	}
+	for _, s := range servers {
+		s.Close()
 	}
 	os.RemoveAll(tmpDir)
 	if code == 0 {
@@ -70,7 +74,17 @@ func newBackend(t *testing.T) *backend {
 	if addr := os.Getenv("NACOS_ADDR"); addr != "" {
 		return &backend{addr: addr, user: os.Getenv("NACOS_USERNAME"), pass: os.Getenv("NACOS_PASSWORD")}
 	}
-	srv := nacostest.NewServer(t)
+	// The server outlives the test: it stops in TestMain, after the
+	// clients are closed. A server stopped under a live SDK client makes
+	// the client reconnect, and the SDK's reconnect races (see
+	// restart_test.go) under -race.
+	srv, err := nacostest.Start()
+	if err != nil {
+		t.Fatal(err)
+	}
+	clientsMu.Lock()
+	servers = append(servers, srv)
+	clientsMu.Unlock()
 	return &backend{srv: srv, addr: srv.Addr(), grpcPort: srv.GRPCPort()}
 }
 

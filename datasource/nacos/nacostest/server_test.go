@@ -29,6 +29,7 @@ var (
 	tmpDir     string
 	sdkMu      sync.Mutex
 	sdkClients []config_client.IConfigClient
+	servers    []*nacostest.Server
 )
 
 func TestMain(m *testing.M) {
@@ -51,6 +52,9 @@ func TestMain(m *testing.M) {
 	// package-level clientMap without cMux).
 	for _, c := range sdkClients {
 		c.CloseClient()
+	}
+	for _, s := range servers {
+		s.Close()
 	}
 	os.RemoveAll(tmpDir)
 	if code == 0 {
@@ -159,7 +163,7 @@ func removeUntil(t *testing.T, srv *nacostest.Server, dataID, group string, remo
 
 func TestSDKGetPublishDelete(t *testing.T) {
 	t.Parallel()
-	srv := nacostest.NewServer(t)
+	srv := newServer(t)
 	c := newSDK(t, srv, "")
 	p := vo.ConfigParam{DataId: "get-publish", Group: "G"}
 
@@ -196,7 +200,7 @@ func TestSDKGetPublishDelete(t *testing.T) {
 
 func TestSDKCasPublish(t *testing.T) {
 	t.Parallel()
-	srv := nacostest.NewServer(t)
+	srv := newServer(t)
 	c := newSDK(t, srv, "")
 	require.NoError(t, srv.Publish("cas", "", "v1"))
 	_, err := c.PublishConfig(vo.ConfigParam{DataId: "cas", Group: nacostest.DefaultGroup, Content: "v2", CasMd5: "wrong"})
@@ -207,7 +211,7 @@ func TestSDKCasPublish(t *testing.T) {
 
 func TestNamespaces(t *testing.T) {
 	t.Parallel()
-	srv := nacostest.NewServer(t)
+	srv := newServer(t)
 	dev := newSDK(t, srv, "dev")
 	pub := newSDK(t, srv, "")
 	require.NoError(t, srv.PublishIn("dev", "ns", "G", "in dev"))
@@ -242,7 +246,7 @@ func listen(t *testing.T, c config_client.IConfigClient, dataID, group string) f
 
 func TestSDKListenPush(t *testing.T) {
 	t.Parallel()
-	srv := nacostest.NewServer(t)
+	srv := newServer(t)
 	c := newSDK(t, srv, "")
 	latest := listen(t, c, "listen", "G")
 	eventually(t, "listener registered", func() bool { return srv.Listeners("", "listen", "G") == 1 })
@@ -263,7 +267,7 @@ func TestSDKListenPush(t *testing.T) {
 
 func TestSDKListenSeesChangeBeforeRegistration(t *testing.T) {
 	t.Parallel()
-	srv := nacostest.NewServer(t)
+	srv := newServer(t)
 	c := newSDK(t, srv, "")
 	require.NoError(t, srv.Publish("early", "G", "v1"))
 	latest := listen(t, c, "early", "G")
@@ -273,7 +277,7 @@ func TestSDKListenSeesChangeBeforeRegistration(t *testing.T) {
 
 func TestDropNextPush(t *testing.T) {
 	t.Parallel()
-	srv := nacostest.NewServer(t)
+	srv := newServer(t)
 	c := newSDK(t, srv, "")
 	latest := listen(t, c, "drop", "G")
 	eventually(t, "listener registered", func() bool { return srv.Listeners("", "drop", "G") == 1 })
@@ -306,7 +310,7 @@ func httpDo(t *testing.T, method, u string, form url.Values) (int, string) {
 
 func TestHTTPAPI(t *testing.T) {
 	t.Parallel()
-	srv := nacostest.NewServer(t)
+	srv := newServer(t)
 	c := newSDK(t, srv, "")
 	latest := listen(t, c, "http", "G")
 	eventually(t, "listener registered", func() bool { return srv.Listeners("", "http", "G") == 1 })
@@ -349,7 +353,7 @@ func TestHTTPAPI(t *testing.T) {
 
 func TestAuth(t *testing.T) {
 	t.Parallel()
-	srv := nacostest.NewServer(t, nacostest.WithAuth("nacos", "secret"))
+	srv := newServer(t, nacostest.WithAuth("nacos", "secret"))
 	require.NoError(t, srv.Publish("auth", "G", "v1"))
 
 	dir, err := os.MkdirTemp(tmpDir, "client-")
@@ -385,4 +389,20 @@ func TestCloseStopsServer(t *testing.T) {
 	_, err = http.Get("http://" + addr + "/nacos/v1/cs/configs?dataId=x")
 	assert.Error(t, err)
 	assert.Error(t, srv.Restart())
+}
+
+// newServer starts a server that outlives the test: it stops in TestMain,
+// after the SDK clients are closed. A server stopped under a live SDK client
+// makes the client reconnect, and the SDK's reconnect races under -race (see
+// restart_test.go).
+func newServer(t *testing.T, opts ...nacostest.Option) *nacostest.Server {
+	t.Helper()
+	srv, err := nacostest.Start(opts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sdkMu.Lock()
+	servers = append(servers, srv)
+	sdkMu.Unlock()
+	return srv
 }
