@@ -17,8 +17,8 @@ func TestRulesJSONIsStrict(t *testing.T) {
 		t.Fatalf("a good rule set: %v, %+v", err, r)
 	}
 	for in, want := range map[string]string{
-		`{"Flow": []}`:             `unknown key "Flow"`,
-		`{"flow": [], "flow": []}`: `duplicate key "flow"`,
+		`{"Flow": []}`:                                 `unknown key "Flow"`,
+		`{"flow": [], "flow": []}`:                     `duplicate key "flow"`,
 		`{"flow": [{"resource": "a", "thresold": 1}]}`: `unknown key "thresold"`,
 	} {
 		err := json.Unmarshal([]byte(in), &r)
