@@ -74,11 +74,19 @@ func Watch(t testing.TB, src datasource.Source, h datasource.Handler) {
 // network peer (a store, a file system), not for asserting timing.
 func Eventually(t testing.TB, d time.Duration, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("not within %v: %s", d, what)
-		}
-		time.Sleep(10 * time.Millisecond)
+	if !Within(d, cond) {
+		t.Fatalf("not within %v: %s", d, what)
 	}
+}
+
+// Within polls cond every 10 ms until it holds (true) or d has passed
+// (false, after one last try), for a caller that acts on a timeout instead
+// of failing.
+func Within(d time.Duration, cond func() bool) bool {
+	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if cond() {
+			return true
+		}
+	}
+	return cond()
 }

@@ -106,23 +106,13 @@ func publishUntil(t *testing.T, what string, publish func() error, cond func() b
 	deadline := time.Now().Add(15 * time.Second)
 	for {
 		require.NoError(t, publish())
-		if holdsWithin(time.Second, cond) {
+		if datasourcetest.Within(time.Second, cond) {
 			return
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting: %s", what)
 		}
 	}
-}
-
-// holdsWithin polls cond until it holds (true) or d has passed (false).
-func holdsWithin(d time.Duration, cond func() bool) bool {
-	for end := time.Now().Add(d); time.Now().Before(end); time.Sleep(20 * time.Millisecond) {
-		if cond() {
-			return true
-		}
-	}
-	return cond()
 }
 
 // settled waits until the SDK has caught up with a config: the server has
@@ -149,7 +139,7 @@ func removeUntil(t *testing.T, srv *nacostest.Server, dataID, group string, remo
 		require.NoError(t, remove())
 		after, _ := srv.Pushes()
 		require.Equal(t, before+listeners, after, "the removal of %s is pushed to its %d listener(s)", dataID, listeners)
-		if holdsWithin(time.Second, func() bool { s, _ := latest(); return s == "" }) {
+		if datasourcetest.Within(time.Second, func() bool { s, _ := latest(); return s == "" }) {
 			return
 		}
 		if time.Now().After(deadline) {
