@@ -1,5 +1,5 @@
 # Every module of the repository; go.work ties them together.
-MODULES := . ./adapters/gin ./adapters/grpc ./datasource/etcd ./datasource/nacos ./example ./benchmark
+MODULES := . ./adapters/gin ./adapters/grpc ./datasource/etcd ./datasource/nacos ./example ./benchmark ./scripts/modproxy
 
 GO ?= go
 
