@@ -2,6 +2,7 @@ package circuitbreaker
 
 import (
 	"fmt"
+	"math"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -50,8 +51,16 @@ type StateChange struct {
 // Probe is a half-open breaker's token for one probe call, given back
 // through Done or Release. The zero Probe is "not a probe".
 type Probe struct {
-	gen  uint64 // half-open period it belongs to; 0 for none
-	slot int
+	ticket uint64 // the slot's owner: unique per admission, 0 for none
+	slot   int
+}
+
+// probeSlot is one half-open probe slot: when its probe started (0 for a
+// free slot) and the ticket of the probe that holds it, so that a lost
+// probe whose slot went to another never frees the other's.
+type probeSlot struct {
+	started int64
+	ticket  uint64
 }
 
 // Breaker is the circuit breaker of one rule on one resource. It is safe
@@ -66,9 +75,9 @@ type Breaker struct {
 	openUntil atomic.Int64  // nanos: when Open lets probes through
 	counts    atomic.Pointer[counts]
 
-	mu        sync.Mutex // serialises transitions and the half-open fields
-	gen       uint64     // increments on each entry to HalfOpen
-	probes    []int64    // start time of each probe in flight, 0 for a free slot
+	mu        sync.Mutex  // serialises transitions and the half-open fields
+	tickets   uint64      // the last probe ticket handed out
+	probes    []probeSlot // of the half-open period in force
 	successes int64
 }
 
@@ -119,50 +128,58 @@ func (b *Breaker) Allow(now int64) (probe Probe, ok bool) {
 		if now < b.openUntil.Load() {
 			return Probe{}, false
 		}
-		b.gen++
-		b.probes = make([]int64, b.rule.Probes())
+		b.probes = make([]probeSlot, b.rule.Probes())
 		b.successes = 0
 		b.setLocked(now, HalfOpen, 0)
 	}
 	// HalfOpen: take a free probe slot. A probe in flight for a whole
 	// RetryTimeout is taken as lost (its caller never exited) and its slot
-	// is reused, so the breaker cannot stay half-open for ever.
-	lost := now - int64(b.rule.RetryTimeout)
-	for i, started := range b.probes {
-		if started == 0 || started <= lost {
-			b.probes[i] = max(now, 1)
-			return Probe{gen: b.gen, slot: i}, true
+	// is reused, so the breaker cannot stay half-open for ever; the lost
+	// probe no longer owns it.
+	lost := subSat(now, int64(b.rule.RetryTimeout))
+	for i := range b.probes {
+		s := &b.probes[i]
+		if s.started == 0 || s.started <= lost {
+			b.tickets++
+			*s = probeSlot{started: max(now, 1), ticket: b.tickets}
+			return Probe{ticket: b.tickets, slot: i}, true
 		}
 	}
 	return Probe{}, false
 }
 
 // Release gives back the slot of a probe whose call never ran (a later
-// check blocked it). It does nothing for the zero Probe or a stale one.
+// check blocked it). It does nothing for the zero Probe or a stale one (of
+// an earlier half-open period, or lost: its slot went to another probe).
 func (b *Breaker) Release(p Probe) {
-	if p.gen == 0 {
+	if p.ticket == 0 {
 		return
 	}
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if b.current(p) {
-		b.probes[p.slot] = 0
+	if b.owns(p) {
+		b.probes[p.slot] = probeSlot{}
 	}
 }
 
-// current reports whether p is a probe of the half-open period in force.
-func (b *Breaker) current(p Probe) bool {
-	return State(b.state.Load()) == HalfOpen && p.gen == b.gen && p.slot < len(b.probes)
+// owns reports whether p still holds its slot in the half-open period in
+// force. Tickets are unique, so a probe of an earlier period, or one whose
+// slot was reused, owns nothing.
+func (b *Breaker) owns(p Probe) bool {
+	return State(b.state.Load()) == HalfOpen && p.slot < len(b.probes) && b.probes[p.slot].ticket == p.ticket
 }
 
 // Done records a completed call at now with response time rt; failed says
 // whether it counts as an error. p is the call's probe, or the zero Probe.
+// A probe that no longer owns its slot (of an earlier half-open period, or
+// lost past RetryTimeout and its slot given to another) is ignored: it
+// frees nothing and its outcome does not count.
 func (b *Breaker) Done(now int64, rt time.Duration, failed bool, p Probe) {
 	bad := failed
 	if b.rule.Strategy == SlowRequestRatio {
 		bad = rt > b.rule.MaxAllowedRT
 	}
-	if p.gen != 0 {
+	if p.ticket != 0 {
 		b.probeDone(now, rt, bad, p)
 		return
 	}
@@ -200,10 +217,10 @@ func (b *Breaker) Done(now int64, rt time.Duration, failed bool, p Probe) {
 func (b *Breaker) probeDone(now int64, rt time.Duration, bad bool, p Probe) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
-	if !b.current(p) {
-		return // a probe of an earlier half-open period
+	if !b.owns(p) {
+		return // a probe of an earlier half-open period, or a lost one
 	}
-	b.probes[p.slot] = 0
+	b.probes[p.slot] = probeSlot{}
 	if bad {
 		value := 1.0
 		if b.rule.Strategy == SlowRequestRatio {
@@ -220,8 +237,25 @@ func (b *Breaker) probeDone(now int64, rt time.Duration, bad bool, p Probe) {
 }
 
 func (b *Breaker) openLocked(now int64, value float64) {
-	b.openUntil.Store(now + int64(b.rule.RetryTimeout))
+	b.openUntil.Store(addSat(now, int64(b.rule.RetryTimeout)))
 	b.setLocked(now, Open, value)
+}
+
+// addSat returns a + d for d >= 0, or math.MaxInt64 where that overflows:
+// a RetryTimeout past the end of time keeps a breaker open for good.
+func addSat(a, d int64) int64 {
+	if a > math.MaxInt64-d {
+		return math.MaxInt64
+	}
+	return a + d
+}
+
+// subSat returns a - d for d >= 0, or math.MinInt64 where that overflows.
+func subSat(a, d int64) int64 {
+	if a < math.MinInt64+d {
+		return math.MinInt64
+	}
+	return a - d
 }
 
 func (b *Breaker) setLocked(now int64, to State, value float64) {

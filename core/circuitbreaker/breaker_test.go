@@ -375,3 +375,64 @@ func TestSlowProbeReopens(t *testing.T) {
 		t.Fatalf("last change %+v, want HalfOpen->Open with the probe's 0.12 s", last)
 	}
 }
+
+// A probe lost past RetryTimeout whose slot went to another probe must not
+// free that slot when it finally completes (or is released), nor count:
+// otherwise ProbeNum+1 probes run at once.
+func TestLostProbeDoesNotFreeItsSuccessorsSlot(t *testing.T) {
+	const rt = int64(time.Second)
+	for _, end := range []string{"Done", "failed Done", "Release"} {
+		t.Run(end, func(t *testing.T) {
+			b, rec := newBreaker(t, Rule{Strategy: ErrorCount, Threshold: 1, RetryTimeout: time.Second, ProbeNum: 2})
+			call(t, b, t0, 0, true) // trips
+			now := t0 + rt
+			lost, _ := b.Allow(now) // slot 0, its caller stalls
+			now += rt / 2
+			if _, ok := b.Allow(now); !ok { // slot 1, in flight throughout
+				t.Fatal("second probe refused with ProbeNum 2")
+			}
+			now += rt / 2 // lost has been in flight a whole RetryTimeout
+			if _, ok := b.Allow(now); !ok {
+				t.Fatal("the lost probe's slot was not reused")
+			}
+			switch end { // the lost probe comes back late
+			case "Done":
+				b.Done(now, 0, false, lost)
+			case "failed Done":
+				b.Done(now, 0, true, lost)
+			case "Release":
+				b.Release(lost)
+			}
+			if _, ok := b.Allow(now); ok {
+				t.Fatalf("a third probe passed ProbeNum 2 (state %v): the lost probe freed its successor's slot", b.State())
+			}
+			if b.State() != HalfOpen || rec.path() != "Closed>Open Open>HalfOpen" {
+				t.Fatalf("state %v, transitions %q: the lost probe's outcome counted", b.State(), rec.path())
+			}
+		})
+	}
+}
+
+// A RetryTimeout that reaches past the clock's range keeps the breaker
+// open; it must not wrap around and half-open it at once.
+func TestHugeRetryTimeoutSaturates(t *testing.T) {
+	for _, d := range []time.Duration{math.MaxInt64, math.MaxInt64 - time.Duration(t0) + 1} {
+		b, _ := newBreaker(t, Rule{Strategy: ErrorCount, Threshold: 1, RetryTimeout: d})
+		call(t, b, t0, 0, true) // trips
+		for _, now := range []int64{t0, t0 + 1, t0 + int64(100*365*24*time.Hour), math.MaxInt64 - 1} {
+			if _, ok := b.Allow(now); ok || b.State() != Open {
+				t.Fatalf("RetryTimeout %v: call at %d admitted in state %v, want Open", d, now, b.State())
+			}
+		}
+	}
+	// now - RetryTimeout, the start before which a probe is lost, saturates
+	// too: a clock that jumps to the smallest time takes no probe as lost.
+	b, _ := newBreaker(t, Rule{Strategy: ErrorCount, Threshold: 1, RetryTimeout: time.Second})
+	call(t, b, t0, 0, true)
+	if _, ok := b.Allow(t0 + int64(time.Second)); !ok {
+		t.Fatal("no probe at the end of RetryTimeout")
+	}
+	if _, ok := b.Allow(math.MinInt64 + 1); ok {
+		t.Fatal("a second probe with ProbeNum 1: now - RetryTimeout wrapped around")
+	}
+}

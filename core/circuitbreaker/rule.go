@@ -72,7 +72,9 @@ const (
 // probe opens it again for another RetryTimeout. A probe whose call never
 // runs (a later check blocked it) gives its slot back at once, and one still
 // in flight after RetryTimeout (its caller never exited) gives it to the
-// next caller, so a breaker never stays half-open for want of probes.
+// next caller, so a breaker never stays half-open for want of probes; such a
+// lost probe no longer counts when it completes, and never frees the slot
+// its successor holds.
 //
 // What counts as failed is the engine's error classifier's call (see
 // sluice.WithErrorClassifier); for SlowRequestRatio only the response time
@@ -92,7 +94,9 @@ type Rule struct {
 	// JSON/YAML key: strategy, a name such as "ErrorRatio".
 	Strategy Strategy `json:"strategy"`
 	// RetryTimeout is how long the breaker stays open before it lets
-	// probes through. Required, > 0. JSON/YAML key: retryTimeout, a Go
+	// probes through. Required, > 0. One that reaches past the clock's
+	// range (math.MaxInt64 nanoseconds since the Unix epoch, in 2262) keeps
+	// the breaker open until then. JSON/YAML key: retryTimeout, a Go
 	// duration string such as "5s".
 	RetryTimeout time.Duration `json:"retryTimeout"`
 	// MinRequestAmount is the fewest completed calls in the window that can
