@@ -16,7 +16,9 @@ import (
 // push out the hot ones (with a plain LRU it does; see the benchmark
 // module's hit-rate measurement). A forgotten value starts afresh (a full
 // bucket, nothing in flight), except that a value with entries in flight is
-// never forgotten while they are: its count stays exact.
+// never forgotten while they are: its count stays exact, and it is the
+// value's only count (an entry that looked up a state the cache forgot
+// before it took a slot takes it from the value's current state instead).
 //
 // A Limiter is safe for concurrent use. On a known value of a string or
 // integer kind, Acquire, Cancel and Release allocate nothing.
@@ -112,7 +114,7 @@ func (l *Limiter) Acquire(now int64, k Key, batch int64) (tok Token, wait time.D
 	sh := &l.shards[k.hash()&l.mask]
 	st := l.lookup(sh, k)
 	if l.rule.MetricType == Concurrency {
-		if !l.enter(sh, st) {
+		if st, ok = l.enter(sh, st); !ok {
 			return Token{}, 0, false
 		}
 		return Token{st: st, n: 1}, 0, true
@@ -185,37 +187,58 @@ func (l *Limiter) Release(t Token) {
 	sh.mu.Unlock()
 }
 
-// enter takes a concurrency slot of st. Going from 0 to 1 in flight happens
-// under the shard's lock, together with marking st busy, so that a busy
-// value is never forgotten.
-func (l *Limiter) enter(sh *shard, st *state) bool {
+// enter takes a concurrency slot of the value of st, which lookup returned
+// without the shard's lock, and returns the state it took it from. Going
+// from 0 to 1 in flight happens under the shard's lock, together with
+// marking the state busy, so that a busy value is never forgotten; and only
+// the value's current state takes that first slot. st may have been
+// forgotten since lookup (evicted while nothing was in flight) and another
+// state made for the value: counting on st too would give the value two
+// live counts, each admitting up to the threshold.
+func (l *Limiter) enter(sh *shard, st *state) (*state, bool) {
 	limit := int64(math.Floor(st.threshold))
 	for {
 		c := st.inFlight.Load()
 		if c+1 > limit {
-			return false
+			return nil, false
 		}
 		if c == 0 {
 			break
 		}
+		// In flight, so busy, so still the value's current state.
 		if st.inFlight.CompareAndSwap(c, c+1) {
-			return true
+			return st, true
 		}
 	}
 	sh.mu.Lock()
 	defer sh.mu.Unlock()
+	st = sh.current(st)
 	for {
 		c := st.inFlight.Load()
 		if c+1 > limit {
-			return false
+			return nil, false
 		}
 		if st.inFlight.CompareAndSwap(c, c+1) {
 			if c == 0 {
 				sh.busy[st.key] = st
 			}
-			return true
+			return st, true
 		}
 	}
+}
+
+// current returns the state of st's value now: the busy one, else the
+// cached one, else st itself, taken back into the cache. The caller holds
+// sh.mu.
+func (sh *shard) current(st *state) *state {
+	if cur := sh.busy[st.key]; cur != nil {
+		return cur
+	}
+	if cur, ok := sh.cache.Peek(st.key); ok {
+		return cur
+	}
+	sh.cache.Add(st.key, st)
+	return st
 }
 
 // lookup returns k's state, making it (or taking it back from the busy set)
