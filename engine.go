@@ -74,6 +74,7 @@ func New(opts ...Option) *Engine {
 	if e.clock == nil {
 		e.clock = clock.Real()
 	}
+	e.clock = clock.Monotonic(e.clock) // a clock that steps back stalls nothing
 	e.realClock = clock.IsReal(e.clock)
 	if e.log == nil {
 		e.log = slog.Default()

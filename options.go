@@ -53,7 +53,9 @@ func defaultConfig() config {
 }
 
 // WithClock sets the time source. The default is clock.Real(); tests pass a
-// clock.NewManual clock.
+// clock.NewManual clock. The engine reads c through clock.Monotonic: a step
+// back of c is absorbed (the engine's time carries on from where it was), so
+// no family stalls until c catches up; a step forward is time passing.
 func WithClock(c clock.Clock) Option { return func(o *config) { o.clock = c } }
 
 // WithLogger sets the logger for the engine's own events (a rule set loaded,
