@@ -29,11 +29,16 @@ func KnownMethod(m string) string {
 	return "OTHER"
 }
 
-// setRetryAfter sets h's Retry-After to d in whole seconds, rounded up and
-// at least 1, when d > 0.
+// setRetryAfter sets h's Retry-After to d in whole seconds, rounded up (so
+// at least 1), when d > 0. Rounding never overflows: the longest duration,
+// math.MaxInt64 nanoseconds, says 9223372037.
 func setRetryAfter(h http.Header, d time.Duration) {
 	if d > 0 {
-		h.Set("Retry-After", strconv.FormatInt(max(int64((d+time.Second-1)/time.Second), 1), 10))
+		s := int64(d / time.Second)
+		if d%time.Second != 0 {
+			s++
+		}
+		h.Set("Retry-After", strconv.FormatInt(s, 10))
 	}
 }
 
