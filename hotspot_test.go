@@ -218,3 +218,17 @@ func TestHotspotEntryDoesNotAllocate(t *testing.T) {
 	})
 	t.Logf("allocs per Entry+Exit: 0 inside the engine; %v for WithArgs(v, w) of boxed values; %v with the caller boxing a string and an int", slice, boxing)
 }
+
+// ParamsMaxCapacity 1 (reachable from Sentinel JSON) is a rule like any
+// other: it limits each value, one value tracked at a time.
+func TestHotspotCapacityOfOneLimits(t *testing.T) {
+	eng, _ := newEngine(t)
+	if err := eng.LoadHotspotRules([]hotspot.Rule{{Resource: "r", Threshold: 2, ParamsMaxCapacity: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, user := range []string{"alice", "bob"} {
+		if got := try(eng, "r", 5, sluice.WithArgs(user)); got != 2 {
+			t.Fatalf("%s: %d of 5 passed, want 2", user, got)
+		}
+	}
+}

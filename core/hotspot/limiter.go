@@ -73,11 +73,27 @@ func NewLimiter(r Rule) *Limiter {
 	l.shards = make([]shard, n)
 	l.mask = uint64(n - 1)
 	for i := range l.shards {
-		size := (r.Capacity() + n - 1) / n
-		l.shards[i].cache, _ = lru.New2Q[Key, *state](size)
+		l.shards[i].cache = newCache((r.Capacity() + n - 1) / n)
 		l.shards[i].busy = map[Key]*state{}
 	}
 	return l
+}
+
+// newCache returns a 2Q cache of size values (at least 1) with the
+// library's default ratios, except that the ghost list of values recently
+// forgotten holds at least one: lru.New2Q refuses a size whose default
+// ghost list would be empty (size 1).
+func newCache(size int) *lru.TwoQueueCache[Key, *state] {
+	ghost := lru.Default2QGhostEntries
+	if float64(size)*ghost < 1 {
+		ghost = 1
+	}
+	c, err := lru.New2QParams[Key, *state](size, lru.Default2QRecentRatio, ghost)
+	if err != nil {
+		// Only a size below 1, which Rule.Validate refuses.
+		panic("hotspot: " + err.Error())
+	}
+	return c
 }
 
 // Rule returns the rule the limiter enforces.

@@ -341,3 +341,35 @@ func TestThrottlingRefusesABatchLargerThanTheThreshold(t *testing.T) {
 		t.Fatal("one permit was refused by Throttling 0.5 per second")
 	}
 }
+
+// A capacity of one value is valid: the limiter tracks one value at a time
+// and limits each, instead of holding no cache at all.
+func TestCapacityOfOne(t *testing.T) {
+	l := newLimiter(t, Rule{Threshold: 2, ParamsMaxCapacity: 1})
+	a, b := key(t, "a"), key(t, "b")
+	if got := acquire(l, t0, a, 5); got != 2 {
+		t.Fatalf("a: %d passed, want 2", got)
+	}
+	if got := acquire(l, t0, b, 5); got != 2 {
+		t.Fatalf("b: %d passed, want 2", got)
+	}
+	if n := l.Tracked(); n != 1 {
+		t.Fatalf("%d values tracked, capacity 1", n)
+	}
+	c := newLimiter(t, Rule{MetricType: Concurrency, Threshold: 1, ParamsMaxCapacity: 1})
+	held, _, ok := c.Acquire(t0, a, 1)
+	if !ok {
+		t.Fatal("a: the first entry was refused")
+	}
+	for i := 0; i < 10; i++ {
+		tok, _, _ := c.Acquire(t0, key(t, i), 1)
+		c.Release(tok)
+	}
+	if got := acquire(c, t0, a, 3); got != 0 {
+		t.Fatalf("a, forgotten by the cache with one in flight: %d more entered, want 0", got)
+	}
+	c.Release(held)
+	if got := acquire(c, t0, a, 3); got != 1 {
+		t.Fatalf("a, after the release: %d entered, want 1", got)
+	}
+}
