@@ -20,6 +20,13 @@ import (
 // value's only count (an entry that looked up a state the cache forgot
 // before it took a slot takes it from the value's current state instead).
 //
+// Arithmetic saturates rather than overflows: a permit's step and a
+// bucket's depth are capped at about 146 years (2^62 ns), so that a rule
+// admitting less than one permit in that time admits one per 146 years,
+// and a bucket worth more than that much refill (a burst of 1e11, a
+// threshold of 1e20) holds that much; a Concurrency threshold of 2^63 or
+// more limits nothing.
+//
 // A Limiter is safe for concurrent use. On a known value of a string or
 // integer kind, Acquire, Cancel and Release allocate nothing.
 type Limiter struct {
@@ -50,10 +57,10 @@ type state struct {
 // Token is what an Acquire took, to give back with Cancel (the entry was
 // blocked later) or Release (the entry exited). The zero Token took nothing.
 type Token struct {
-	st   *state
-	n    int64 // permits (QPS) or 1 (Concurrency)
-	tail int64 // QPS: the arrival time this token moved tat to
-	step int64 // QPS: how far it moved it
+	st    *state
+	n     int64 // permits (QPS) or 1 (Concurrency)
+	tail  int64 // QPS: the arrival time this token moved tat to
+	start int64 // QPS: where its permits' booking started
 }
 
 // NewLimiter returns a limiter for a valid rule (see Rule.Validate).
@@ -148,29 +155,50 @@ func (l *Limiter) Acquire(now int64, k Key, batch int64) (tok Token, wait time.D
 	// Steps are rounded to the nearest nanosecond, so the rate is exact on
 	// average; the bucket's capacity (Reject) allows half a nanosecond of
 	// rounding per permit. Duration is at least 1 ms, so that slack is far
-	// below one permit's step.
-	step := max(int64(math.Round(float64(batch)*interval)), 1)
+	// below one permit's step. Both saturate at maxSpan.
+	step := span(math.Round(float64(batch) * interval))
 	capacity := st.threshold + l.rule.BurstCount
-	limit := int64(math.Ceil(capacity*interval + capacity/2))
+	limit := span(math.Ceil(capacity*interval + capacity/2))
 	maxWait := int64(l.rule.MaxQueueingTime)
 	for {
 		tat := st.tat.Load()
-		start := max(tat, now)
-		next := start + step
+		// How far the value's bookings run ahead of now: at most
+		// maxSpan + MaxQueueingTime, so the sums below cannot overflow
+		// (see maxSpan).
+		ahead := max(tat-now, 0)
 		if l.rule.ControlBehavior == Throttling {
-			if start-now > maxWait {
+			if ahead > maxWait {
 				return Token{}, 0, false
 			}
-		} else if next-now > limit {
+		} else if ahead > limit-step { // ahead + step > limit
 			return Token{}, 0, false
 		}
+		start := now + ahead
+		next := start + step
 		if st.tat.CompareAndSwap(tat, next) {
 			if l.rule.ControlBehavior == Throttling {
-				wait = time.Duration(start - now)
+				wait = time.Duration(ahead)
 			}
-			return Token{st: st, n: batch, tail: next, step: step}, wait, true
+			return Token{st: st, n: batch, tail: next, start: start}, wait, true
 		}
 	}
+}
+
+// maxSpan bounds, in nanoseconds, a permit's step and a bucket's depth:
+// 2^62 ns, about 146 years. A rule whose step or bucket is worth more (a
+// Duration of centuries, a threshold of 1e-11 per second, a burst of 1e11)
+// saturates there: at most one permit per 146 years, or a burst of 146
+// years' refill. The bookings of a value run at most maxSpan +
+// MaxQueueingTime ahead of now, so that now plus them stays below
+// MaxInt64 for any Unix time in nanoseconds before the year 2116.
+const maxSpan = 1 << 62
+
+// span converts a positive number of nanoseconds to one in [1, maxSpan].
+func span(ns float64) int64 {
+	if ns >= maxSpan {
+		return maxSpan
+	}
+	return max(int64(ns), 1)
 }
 
 // Cancel gives back what a Token took, for an entry blocked by a later
@@ -182,7 +210,7 @@ func (l *Limiter) Cancel(t Token) {
 	case l.rule.MetricType == Concurrency:
 		l.Release(t)
 	default:
-		t.st.tat.CompareAndSwap(t.tail, t.tail-t.step)
+		t.st.tat.CompareAndSwap(t.tail, t.start)
 	}
 }
 
@@ -212,7 +240,10 @@ func (l *Limiter) Release(t Token) {
 // state made for the value: counting on st too would give the value two
 // live counts, each admitting up to the threshold.
 func (l *Limiter) enter(sh *shard, st *state) (*state, bool) {
-	limit := int64(math.Floor(st.threshold))
+	limit := int64(math.MaxInt64) // a threshold of 2^63 or more: no limit
+	if st.threshold < math.MaxInt64 {
+		limit = int64(st.threshold) // whole entries
+	}
 	for {
 		c := st.inFlight.Load()
 		if c+1 > limit {

@@ -94,8 +94,9 @@ type SpecificItem struct {
 	// Value is the value the item applies to. JSON/YAML key: value, a
 	// string, a number, true or false.
 	Value any `json:"value"`
-	// Threshold replaces the rule's Threshold for Value. JSON/YAML key:
-	// threshold.
+	// Threshold replaces the rule's Threshold for Value, under the same
+	// constraints (with the rule's BurstCount under QPS Reject). JSON/YAML
+	// key: threshold.
 	Threshold float64 `json:"threshold"`
 }
 
@@ -144,8 +145,13 @@ type Rule struct {
 	// JSON/YAML key: paramKey.
 	ParamKey string `json:"paramKey,omitempty"`
 	// Threshold is the permits per Duration (QPS) or the entries in flight
-	// (Concurrency) allowed per value. Zero blocks every value that has no
-	// SpecificItems entry. JSON/YAML key: threshold.
+	// (Concurrency, whole entries: 2.5 admits 2) allowed per value. Zero
+	// blocks every value that has no SpecificItems entry. Under QPS Reject,
+	// a value's bucket holds whole permits, so a Threshold in (0, 1) needs
+	// a BurstCount that brings it to 1 or more; Throttling spaces
+	// fractional rates exactly. A step of more than about 146 years per
+	// permit, or a bucket deeper than that, saturates there (see
+	// Limiter). JSON/YAML key: threshold.
 	Threshold float64 `json:"threshold"`
 	// BurstCount is extra permits a value's bucket holds under QPS Reject:
 	// its capacity is Threshold + BurstCount. JSON/YAML key: burstCount.
@@ -205,6 +211,8 @@ func (r *Rule) Validate() error {
 		return bad("BurstCount", "must be a finite number >= 0, got %v", r.BurstCount)
 	case r.BurstCount != 0 && (r.MetricType != QPS || r.ControlBehavior != Reject):
 		return bad("BurstCount", "only applies to QPS Reject")
+	case r.wholeless(r.Threshold):
+		return bad("Threshold", "%v with BurstCount %v is below 1: %s", r.Threshold, r.BurstCount, noWholePermit)
 	case r.Duration != 0 && r.Duration < time.Millisecond:
 		return bad("Duration", "must be 0 (1 s) or at least 1ms, got %v", r.Duration)
 	case r.MaxQueueingTime < 0 || r.MaxQueueingTime > MaxQueueingTimeLimit:
@@ -227,8 +235,20 @@ func (r *Rule) Validate() error {
 		if !finite(it.Threshold) {
 			return bad("SpecificItems", "item %d: threshold must be a finite number >= 0, got %v", i, it.Threshold)
 		}
+		if r.wholeless(it.Threshold) {
+			return bad("SpecificItems", "item %d: threshold %v with BurstCount %v is below 1: %s", i, it.Threshold, r.BurstCount, noWholePermit)
+		}
 	}
 	return nil
+}
+
+const noWholePermit = "under QPS Reject a value's bucket would hold no whole permit and admit nothing " +
+	"(for less than one permit per Duration, use Throttling or a longer Duration)"
+
+// wholeless reports whether threshold, with the rule's BurstCount, makes a
+// QPS Reject bucket that never holds a whole permit.
+func (r *Rule) wholeless(threshold float64) bool {
+	return r.MetricType == QPS && r.ControlBehavior == Reject && threshold > 0 && threshold+r.BurstCount < 1
 }
 
 // ruleFields is Rule without its methods, for the JSON form, in which
