@@ -1,8 +1,12 @@
 package sluice_test
 
 import (
+	"bytes"
 	"context"
 	"errors"
+	"log/slog"
+	"math"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -230,5 +234,39 @@ func TestHotspotCapacityOfOneLimits(t *testing.T) {
 		if got := try(eng, "r", 5, sluice.WithArgs(user)); got != 2 {
 			t.Fatalf("%s: %d of 5 passed, want 2", user, got)
 		}
+	}
+}
+
+type tenantScore float64
+
+type wrapped struct{ v any }
+
+// A value not equal to itself (a NaN of a named float type) and a
+// comparable value holding a slice in an interface are uncountable: let
+// through, counted as skipped, with no panic behind them.
+func TestHotspotValuesThatCannotBeFoundAgainAreSkipped(t *testing.T) {
+	var logs bytes.Buffer
+	eng, _ := newEngine(t, sluice.WithLogger(slog.New(slog.NewTextHandler(&logs, nil))))
+	if err := eng.LoadHotspotRules([]hotspot.Rule{{Resource: "r", MetricType: hotspot.Concurrency, Threshold: 1}}); err != nil {
+		t.Fatal(err)
+	}
+	var held []*sluice.Permit
+	for _, v := range []any{tenantScore(math.NaN()), wrapped{[]int{1}}} {
+		for i := 0; i < 3; i++ {
+			p, err := eng.Entry(context.Background(), "r", sluice.WithArgs(v))
+			if err != nil {
+				t.Fatalf("%#v: %v; an uncountable value must skip the rule", v, err)
+			}
+			held = append(held, p)
+		}
+	}
+	for _, p := range held {
+		p.Exit()
+	}
+	if st, _ := eng.Stats("r"); len(st.Hotspots) != 1 || st.Hotspots[0].Skipped != 6 || st.Hotspots[0].Tracked != 0 {
+		t.Fatalf("stats %+v, want 6 skipped and no value tracked", st)
+	}
+	if strings.Contains(logs.String(), "panic") {
+		t.Fatalf("a panic behind an entry: %s", logs.String())
 	}
 }

@@ -31,9 +31,13 @@ type Key struct {
 	o    any // kindOther
 }
 
-// KeyOf returns the Key of v, and false when v cannot be counted: nil, or a
+// KeyOf returns the Key of v, and false when v cannot be counted: nil, a
 // value whose type is not comparable (a slice, map or func, or a struct
-// holding one).
+// holding one), or a value that is not equal to itself or cannot be
+// compared (a NaN of a named float type, or a struct, array or complex
+// number holding a NaN; a struct or array holding a slice, map or func in
+// an interface). A NaN float32 or float64 is countable: every NaN with the
+// same bits is one value.
 func KeyOf(v any) (Key, bool) {
 	switch x := v.(type) {
 	case string:
@@ -72,10 +76,25 @@ func KeyOf(v any) (Key, bool) {
 	case nil:
 		return Key{}, false
 	}
-	if !reflect.TypeOf(v).Comparable() {
+	if !reflect.TypeOf(v).Comparable() || !selfEqual(v) {
 		return Key{}, false
 	}
 	return Key{kind: kindOther, o: v}, true
+}
+
+// selfEqual reports whether v == v, and false where that comparison
+// panics. A value not equal to itself (a NaN of a named float type, or in a
+// struct, an array or a complex number) would never be found again as a
+// map key, so each entry would count afresh and a busy one never leave
+// the busy set; a comparable type holding an uncomparable value in an
+// interface (struct{ v any }{[]int{1}}) panics when compared or hashed.
+func selfEqual(v any) (eq bool) {
+	defer func() {
+		if recover() != nil {
+			eq = false
+		}
+	}()
+	return v == v
 }
 
 func intKey(i int64) Key { return Key{kind: kindInt, n: uint64(i)} }

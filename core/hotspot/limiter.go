@@ -110,7 +110,7 @@ func (l *Limiter) Rule() *Rule { return &l.rule }
 func (l *Limiter) Skip() { l.skipped.Add(1) }
 
 // Skipped returns how many entries were let through unlimited because their
-// value could not be counted (nil, or not comparable).
+// value could not be counted (see KeyOf).
 func (l *Limiter) Skipped() int64 { return l.skipped.Load() }
 
 // MissValue records an entry that carried no value for the rule (no

@@ -109,8 +109,10 @@ type SpecificItem struct {
 // entry without the argument (an index out of range, no such attachment) is
 // not limited by the rule, and is counted (Limiter.NoValue, and
 // sluice.Engine.Stats) and logged, once per rule; neither is one whose
-// value cannot be counted (nil, or of a type that is not comparable: a
-// slice, map or func), which is skipped and counted (Limiter.Skipped).
+// value cannot be counted (see KeyOf: nil, a value of a type that is not
+// comparable, such as a slice, map or func, or one not equal to itself,
+// such as a NaN of a named float type), which is skipped and counted
+// (Limiter.Skipped).
 //
 // Under QPS, each value has a token bucket of Threshold + BurstCount
 // tokens (BurstCount under Reject only) that refills continuously, one
