@@ -195,26 +195,26 @@ func (w *Window) Count(epoch int64, e Event) int64 {
 }
 
 // Prior caches Window.Prior for one event. Its zero value is empty.
+//
+// It is a sequence lock over the full epoch and the sum: seq is odd while a
+// writer stores them, and a reader uses them only if seq was even and
+// unchanged across its reads. A writer that finds seq odd or changed skips
+// the write, so writes never wait and readers never block.
 type Prior struct {
-	// packed holds the epoch's low priorEpochBits bits and, above them,
-	// the sum; 0 is empty.
-	packed atomic.Int64
+	seq   atomic.Uint64 // 0: empty; odd: being written
+	epoch atomic.Int64
+	sum   atomic.Int64
 }
-
-const (
-	priorEpochBits = 32
-	priorEpochMask = 1<<priorEpochBits - 1
-)
 
 // Prior returns the count of e in the buckets of the interval that ends with
 // the bucket of epoch, that bucket excluded. The bucket just before it is
 // read live: an entry that read the clock just before the bucket edge may
 // still be adding to it. The older ones no longer grow (but for an entry
 // stopped for a whole bucket between reading the clock and adding), so
-// their sum is computed once per epoch and kept in cache; pass the same
-// cache for the same window and event every time. A caller of an older
-// epoch overwrites the cache, so the next caller of the newer epoch
-// recomputes, counting it.
+// their sum is computed once per epoch and kept in cache, tagged with the
+// whole epoch; pass the same cache for the same window and event every
+// time. A caller of an older epoch overwrites the cache, so the next caller
+// of the newer epoch recomputes, counting it.
 func (w *Window) Prior(epoch int64, e Event, cache *Prior) int64 {
 	live := w.Count(epoch-1, e)
 	if w.inWindow <= 2 {
@@ -223,14 +223,19 @@ func (w *Window) Prior(epoch int64, e Event, cache *Prior) int64 {
 		}
 		return live
 	}
-	v := cache.packed.Load()
-	if v != 0 && v&priorEpochMask == epoch&priorEpochMask {
-		return live + v>>priorEpochBits
+	seq := cache.seq.Load()
+	if seq != 0 && seq&1 == 0 {
+		cached, sum := cache.epoch.Load(), cache.sum.Load()
+		if cached == epoch && cache.seq.Load() == seq {
+			return live + sum
+		}
 	}
 	start := (epoch - 1) * w.bucketNanos
 	sum := w.SumBetween(e, start-(w.inWindow-2)*w.bucketNanos, start)
-	if sum >= 0 && sum < 1<<(62-priorEpochBits) {
-		cache.packed.CompareAndSwap(v, sum<<priorEpochBits|epoch&priorEpochMask)
+	if seq&1 == 0 && cache.seq.CompareAndSwap(seq, seq+1) {
+		cache.epoch.Store(epoch)
+		cache.sum.Store(sum)
+		cache.seq.Store(seq + 2)
 	}
 	return live + sum
 }

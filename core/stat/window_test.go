@@ -350,3 +350,66 @@ func TestNodePeakTakesBucketMeans(t *testing.T) {
 		t.Fatalf("ReadBucket of an epoch the ring does not hold: %+v", c)
 	}
 }
+
+// TestPriorCacheIsTaggedWithTheWholeEpoch: after an idle gap of exactly
+// 2^32 buckets (or another gap whose low 32 bits are zero) the cached epoch
+// and the new one share their low bits; the cache must not answer for the
+// new epoch.
+func TestPriorCacheIsTaggedWithTheWholeEpoch(t *testing.T) {
+	w := mustWindow(t, time.Millisecond, 10) // 100 µs buckets: 2^40 of them fit in int64 nanoseconds
+	bucket := int64(100 * time.Microsecond)
+	fill := func(e, n int64) { // n in each of the 9 buckets before e
+		for i := int64(1); i <= 9; i++ {
+			w.Add((e-i)*bucket, Error, n)
+		}
+	}
+	var cache Prior
+	e := int64(1_700_000_000)*int64(time.Second)/bucket + 9
+	fill(e, 1)
+	if got := w.Prior(e, Error, &cache); got != 9 {
+		t.Fatalf("prior %d, want 9", got)
+	}
+	for _, gap := range []int64{1 << 32, 1 << 33, 3 << 32, 1 << 40} {
+		idle := e + gap // nothing recorded since e: the window is empty
+		if got := w.Prior(idle, Error, &cache); got != 0 {
+			t.Fatalf("after an idle gap of %d buckets, prior %d, want 0", gap, got)
+		}
+		e = idle + gap // and another gap, with new counts before it
+		fill(e, 2)
+		if got := w.Prior(e, Error, &cache); got != 18 {
+			t.Fatalf("after a gap of %d buckets, prior %d, want the fresh 18", gap, got)
+		}
+	}
+}
+
+// TestPriorCacheUnderRacingEpochs: callers of two epochs 2^32 buckets
+// apart share one cache; each always reads its own epoch's sum.
+func TestPriorCacheUnderRacingEpochs(t *testing.T) {
+	w := mustWindow(t, time.Second, 10)
+	bucket := int64(100 * time.Millisecond)
+	e1 := int64(1_700_000_000)*int64(time.Second)/bucket + 9
+	e2 := e1 + 1<<32 // its buckets are not in the ring: its window is empty
+	for i := int64(1); i <= 9; i++ {
+		w.Add((e1-i)*bucket, Pass, 1)
+	}
+	var cache Prior
+	done := make(chan int64)
+	go func() {
+		var bad int64
+		for i := 0; i < 20000; i++ {
+			if w.Prior(e2, Pass, &cache) != 0 {
+				bad++
+			}
+		}
+		done <- bad
+	}()
+	var bad int64
+	for i := 0; i < 20000; i++ {
+		if w.Prior(e1, Pass, &cache) != 9 {
+			bad++
+		}
+	}
+	if bad += <-done; bad != 0 {
+		t.Fatalf("%d readings took the other epoch's sum", bad)
+	}
+}
