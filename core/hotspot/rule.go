@@ -5,10 +5,12 @@
 package hotspot
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
+	"strconv"
 	"time"
 
 	"github.com/sluice-go/sluice/core/base"
@@ -89,7 +91,8 @@ const (
 // SpecificItem overrides a rule's Threshold for one value. Value is a
 // string, an integer, a float or a bool, matched by kind (every integer
 // type is one kind: int 7 matches int64 7, but not 7.0). In JSON and YAML
-// it is written as it appears: "vip", 42, 0.5, true.
+// it is written as it appears: "vip", 42, 0.5, 2.0, true; a float is
+// written with a fraction or an exponent (2.0 is a float, 2 an integer).
 type SpecificItem struct {
 	// Value is the value the item applies to. JSON/YAML key: value, a
 	// string, a number, true or false.
@@ -284,11 +287,42 @@ func (r *Rule) UnmarshalJSON(b []byte) error {
 	return nil
 }
 
+// MarshalJSON writes the item so that UnmarshalJSON reads back a value of
+// the same kind: a float always with a fraction or an exponent (2.0, not
+// 2, which would read back as an integer), a float32 as the float64 it is
+// counted as (float32(0.1) as 0.10000000149011612).
+func (it SpecificItem) MarshalJSON() ([]byte, error) {
+	v := it.Value
+	switch x := v.(type) {
+	case float32:
+		v = floatJSON(float64(x))
+	case float64:
+		v = floatJSON(x)
+	}
+	return json.Marshal(struct {
+		Value     any     `json:"value"`
+		Threshold float64 `json:"threshold"`
+	}{v, it.Threshold})
+}
+
+// floatJSON is a float64 that marshals as encoding/json writes it, with
+// ".0" added where that has neither a fraction nor an exponent.
+type floatJSON float64
+
+func (f floatJSON) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(float64(f))
+	if err == nil && !bytes.ContainsAny(b, ".eE") {
+		b = append(b, ".0"...)
+	}
+	return b, err
+}
+
 // UnmarshalJSON reads an item strictly, as Rule.UnmarshalJSON does,
 // keeping its value's kind: a JSON string is a string, a number without a
-// fraction or exponent that fits an int64 is an int64, any other number a
-// float64, true and false a bool. A missing value, null, an object or an
-// array is an error.
+// fraction or exponent that fits an int64 is an int64, else one that fits
+// a uint64 a uint64, any other number a float64 (2.0 and 2e0 are floats),
+// true and false a bool. A missing value, null, an object or an array is
+// an error.
 func (it *SpecificItem) UnmarshalJSON(b []byte) error {
 	var raw struct {
 		Value     json.RawMessage `json:"value"`
@@ -329,6 +363,9 @@ func itemValue(raw json.RawMessage) (any, error) {
 	n := json.Number(raw)
 	if i, err := n.Int64(); err == nil {
 		return i, nil
+	}
+	if u, err := strconv.ParseUint(string(raw), 10, 64); err == nil {
+		return u, nil
 	}
 	if f, err := n.Float64(); err == nil {
 		return f, nil
