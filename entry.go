@@ -3,6 +3,8 @@ package sluice
 import (
 	"context"
 	"errors"
+	"fmt"
+	"time"
 
 	"github.com/sluice-go/sluice/core/circuitbreaker"
 	"github.com/sluice-go/sluice/core/hotspot"
@@ -113,6 +115,12 @@ func (p *Permit) SetError(err error) {
 // Exit ends the entry: it records completion, response time and any error
 // set, and releases the entry's concurrency. Calls after the first do
 // nothing.
+//
+// The user's code that Exit runs is contained: if the error classifier
+// panics (or calls runtime.Goexit), that is logged and the error counts as
+// no failure; if the engine's clock panics, that is logged and the entry
+// ends when it started. Either way the entry's concurrency, probe and
+// hotspot slots are released.
 func (p *Permit) Exit() {
 	if p == nil || p.exited {
 		return
@@ -121,9 +129,61 @@ func (p *Permit) Exit() {
 	if p.res == nil && !p.inbound {
 		return
 	}
-	now := p.eng.now()
+	var now int64
+	if p.eng.realClock {
+		now = p.eng.now()
+	} else {
+		now = p.clockNow()
+	}
 	rt := durationBetween(p.start, now)
-	failed := p.err != nil && (p.err == errPanicked || p.eng.isFailure(p.err))
+	failed := false
+	if p.err != nil {
+		failed = p.err == errPanicked || p.classify(now, rt)
+	}
+	p.finish(now, rt, failed)
+}
+
+// classify asks the engine's error classifier whether p.err is a failure.
+// The classifier is the user's code: a panic in it is logged and counts as
+// no failure; if it ends the goroutine (runtime.Goexit), the exit is
+// finished here, on the way out, so that nothing stays held.
+func (p *Permit) classify(now int64, rt time.Duration) (failed bool) {
+	returned := false
+	defer func() {
+		if returned {
+			return
+		}
+		v := recover()
+		if v == nil {
+			p.eng.log.Error("sluice: the error classifier called runtime.Goexit; the error counts as no failure",
+				"resource", p.Resource())
+			p.finish(now, rt, false)
+			return
+		}
+		p.eng.log.Error("sluice: the error classifier panicked; the error counts as no failure",
+			"resource", p.Resource(), "panic", fmt.Sprint(v))
+	}()
+	failed = p.eng.isFailure(p.err)
+	returned = true
+	return failed
+}
+
+// clockNow reads a clock other than clock.Real() (the user's, which may
+// panic) for Exit; a panic is logged and reads as the entry's start.
+func (p *Permit) clockNow() (now int64) {
+	defer func() {
+		if v := recover(); v != nil {
+			p.eng.log.Error("sluice: the clock panicked in Exit; the entry ends when it started",
+				"resource", p.Resource(), "panic", fmt.Sprint(v))
+			now = p.start
+		}
+	}()
+	return p.eng.now()
+}
+
+// finish records the end of an entry that exits at now after rt, and
+// releases everything it holds.
+func (p *Permit) finish(now int64, rt time.Duration, failed bool) {
 	if p.inbound {
 		p.eng.inbound.leave(now, p.stripe, rt, failed, p.inboundSlot)
 	}
