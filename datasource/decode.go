@@ -2,12 +2,15 @@ package datasource
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"math"
+	"sort"
+	"strconv"
 
 	goyaml "go.yaml.in/yaml/v2"
-	"sigs.k8s.io/yaml"
 
 	"github.com/sluice-go/sluice"
 	"github.com/sluice-go/sluice/core/base"
@@ -116,9 +119,16 @@ func Decode(k Kind, f Format, data []byte) (sluice.Rules, error) {
 // yamlToJSON converts one YAML document to JSON. A duplicate key is an
 // error, and so is a second document: JSON payloads refuse trailing data,
 // and a YAML one must not silently lose what follows its first "---".
-// Errors give the YAML line where the parser does (see yamlError).
+// Errors give the YAML line where the parser does (see yamlError). Values
+// keep their kinds: a YAML float is written with a fraction or an exponent
+// (2.0 stays 2.0; sigs.k8s.io/yaml wrote 2, which reads back as an integer
+// where the kind matters, as in a hotspot item's value), an integer as an
+// integer. Object keys are written sorted; a key that is not a string is
+// written as its YAML text (1, true, 1.5), as sigs.k8s.io/yaml does.
+// Infinity and NaN have no JSON form and are an error.
 func yamlToJSON(data []byte) ([]byte, error) {
 	dec := goyaml.NewDecoder(bytes.NewReader(data))
+	dec.SetStrict(true) // a duplicate key is an error
 	var doc any
 	if err := dec.Decode(&doc); err != nil {
 		if err == io.EOF {
@@ -126,17 +136,108 @@ func yamlToJSON(data []byte) ([]byte, error) {
 		}
 		return nil, yamlError(err)
 	}
-	if err := dec.Decode(&doc); err != io.EOF {
+	var more any
+	if err := dec.Decode(&more); err != io.EOF {
 		if err == nil {
 			return nil, errors.New("more than one YAML document")
 		}
 		return nil, yamlError(err)
 	}
-	out, err := yaml.YAMLToJSONStrict(data)
-	if err != nil {
-		return nil, yamlError(err)
+	var buf bytes.Buffer
+	var write func(v any) error
+	write = func(v any) error {
+		switch x := v.(type) {
+		case nil:
+			buf.WriteString("null")
+		case bool:
+			buf.WriteString(strconv.FormatBool(x))
+		case int:
+			buf.WriteString(strconv.Itoa(x))
+		case int64:
+			buf.WriteString(strconv.FormatInt(x, 10))
+		case uint64:
+			buf.WriteString(strconv.FormatUint(x, 10))
+		case float64:
+			if math.IsInf(x, 0) || math.IsNaN(x) {
+				return fmt.Errorf("YAML value %v has no JSON form", x)
+			}
+			b, _ := json.Marshal(x) // finite: never fails
+			buf.Write(b)
+			if !bytes.ContainsAny(b, ".eE") {
+				buf.WriteString(".0")
+			}
+		case string:
+			b, _ := json.Marshal(x) // a string: never fails
+			buf.Write(b)
+		case []any:
+			buf.WriteByte('[')
+			for i, e := range x {
+				if i > 0 {
+					buf.WriteByte(',')
+				}
+				if err := write(e); err != nil {
+					return err
+				}
+			}
+			buf.WriteByte(']')
+		case map[any]any:
+			keys := make([]string, 0, len(x))
+			vals := make(map[string]any, len(x))
+			for k, e := range x {
+				var ks string
+				switch kx := k.(type) {
+				case string:
+					ks = kx
+				case int:
+					ks = strconv.Itoa(kx)
+				case int64:
+					ks = strconv.FormatInt(kx, 10)
+				case uint64:
+					ks = strconv.FormatUint(kx, 10)
+				case float64:
+					ks = strconv.FormatFloat(kx, 'g', -1, 32)
+					switch ks {
+					case "+Inf":
+						ks = ".inf"
+					case "-Inf":
+						ks = "-.inf"
+					case "NaN":
+						ks = ".nan"
+					}
+				case bool:
+					ks = strconv.FormatBool(kx)
+				default:
+					return fmt.Errorf("unsupported YAML map key %v (%T)", k, k)
+				}
+				if _, dup := vals[ks]; dup {
+					return fmt.Errorf("duplicate key %q (two YAML keys with the same text)", ks)
+				}
+				keys = append(keys, ks)
+				vals[ks] = e
+			}
+			sort.Strings(keys)
+			buf.WriteByte('{')
+			for i, ks := range keys {
+				if i > 0 {
+					buf.WriteByte(',')
+				}
+				b, _ := json.Marshal(ks)
+				buf.Write(b)
+				buf.WriteByte(':')
+				if err := write(vals[ks]); err != nil {
+					return err
+				}
+			}
+			buf.WriteByte('}')
+		default:
+			return fmt.Errorf("unsupported YAML value %v (%T)", v, v)
+		}
+		return nil
 	}
-	return out, nil
+	if err := write(doc); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
 }
 
 func check(k Kind, f Format) error {
