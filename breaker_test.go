@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -159,6 +160,54 @@ func TestSlowOrPanickingListenerDoesNotHurtCallers(t *testing.T) {
 	for _, want := range []string{"state listeners are too slow", "state listener panicked"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Errorf("log lacks %q", want)
+		}
+	}
+}
+
+// A half-open probe lost past RetryTimeout gives its slot to the next
+// caller; when it exits late, it must not free that caller's slot (nor
+// close the breaker), or a third probe runs beside the second.
+func TestLateLostProbeKeepsItsSuccessorsSlot(t *testing.T) {
+	eng, clk := newEngine(t)
+	mustLoad(t, eng, sluice.Rules{CircuitBreaker: []circuitbreaker.Rule{{Resource: "r",
+		Strategy: circuitbreaker.ErrorCount, Threshold: 1, RetryTimeout: time.Second}}})
+	ctx := context.Background()
+	_ = eng.Do(ctx, "r", fail) // trips
+	clk.Advance(time.Second)
+	a, err := eng.Entry(ctx, "r") // probe A, whose caller stalls
+	if err != nil {
+		t.Fatalf("probe A: %v", err)
+	}
+	clk.Advance(time.Second) // A is lost
+	b, err := eng.Entry(ctx, "r")
+	if err != nil {
+		t.Fatalf("probe B, in A's slot: %v", err)
+	}
+	a.Exit() // late
+	if err := eng.Do(ctx, "r", succeed); !errors.Is(err, sluice.ErrBlocked) {
+		t.Fatalf("a third call while probe B runs: %v, want blocked (A's late exit freed B's slot)", err)
+	}
+	if st, _ := eng.Stats("r"); st.CircuitBreakers[0].State != circuitbreaker.HalfOpen {
+		t.Fatalf("state %v after the lost probe's late exit, want HalfOpen", st.CircuitBreakers[0].State)
+	}
+	b.Exit()
+	if st, _ := eng.Stats("r"); st.CircuitBreakers[0].State != circuitbreaker.Closed {
+		t.Fatalf("state %v after probe B succeeded, want Closed", st.CircuitBreakers[0].State)
+	}
+}
+
+// A RetryTimeout of the longest duration keeps the breaker open: the time
+// it opens until saturates instead of wrapping into the past.
+func TestLongestRetryTimeoutKeepsTheBreakerOpen(t *testing.T) {
+	eng, clk := newEngine(t)
+	mustLoad(t, eng, sluice.Rules{CircuitBreaker: []circuitbreaker.Rule{{Resource: "r",
+		Strategy: circuitbreaker.ErrorCount, Threshold: 1, RetryTimeout: math.MaxInt64}}})
+	ctx := context.Background()
+	_ = eng.Do(ctx, "r", fail) // trips
+	for _, d := range []time.Duration{0, time.Nanosecond, 100 * 365 * 24 * time.Hour} {
+		clk.Advance(d)
+		if err := eng.Do(ctx, "r", succeed); !errors.Is(err, sluice.ErrBlocked) {
+			t.Fatalf("%v after tripping: %v, want blocked by the open breaker", d, err)
 		}
 	}
 }
