@@ -9,8 +9,10 @@ import (
 // warmUp keeps the token state of a WarmUp rule; see WarmUpRate for the
 // model.
 type warmUp struct {
-	threshold, warning, max, slope float64
-	coldRate                       float64 // floor(T/c): fewer passes than this is idle
+	threshold, warning, max float64
+	coldSpan                float64 // c − 1: 1/rate grows by (c − 1)/T from W to M
+	cold                    float64 // T/c, the rate at M
+	coldRate                float64 // floor(T/c): fewer passes than this is idle
 
 	tokens     atomic.Uint64 // float64 bits of S
 	lastFilled atomic.Int64  // start of the interval S was last updated for
@@ -20,13 +22,10 @@ type warmUp struct {
 func newWarmUp(r *Rule) *warmUp {
 	t, c := r.Threshold, r.ColdFactor()
 	p := float64(r.WarmUpPeriod) / float64(r.Interval())
-	w := &warmUp{threshold: t, coldRate: math.Floor(t / c)}
+	w := &warmUp{threshold: t, coldSpan: c - 1, cold: t / c, coldRate: math.Floor(t / c)}
 	w.lastFilled.Store(math.MinInt64) // never: the first check fills up to max
 	w.warning = t * p / (c - 1)
 	w.max = w.warning + 2*t*p/(1+c)
-	if t > 0 && w.max > w.warning {
-		w.slope = (c - 1) / t / (w.max - w.warning)
-	}
 	return w
 }
 
@@ -39,13 +38,17 @@ func newWarmUp(r *Rule) *warmUp {
 //
 //	warning tokens  W = T·P / (c − 1)
 //	max tokens      M = W + 2·T·P / (1 + c)
-//	slope           s = (c − 1) / T / (M − W)
-//	rate(S)         = T                          if S <= W
-//	                = 1 / ((S − W)·s + 1/T)      if S > W
+//	rate(S)         = T                                 if S <= W
+//	                = T / (1 + (c − 1)·(S − W)/(M − W))  if S > W
 //
-// rate(M) is T/c (cold) and rate(W) is T (warm). The stored tokens S start at
-// M. At the first check of each interval, with p the permits passed in the
-// previous interval and k the whole intervals since the last update:
+// that is, 1/rate grows linearly from 1/T at W to c/T at M (Guava's slope
+// (c − 1) / T / (M − W)); S above M counts as M. rate(W) is exactly T
+// (warm) and rate(M) exactly T/c (cold, T/c as float64 divides it), and no
+// rounding takes the rate below T/c for any S: a rule whose T/c is a whole
+// number n (such as T = c) admits n permits per interval when cold, never
+// n − 1. The stored tokens S start at M and never exceed it. At the first
+// check of each interval, with p the permits passed in the previous
+// interval and k the whole intervals since the last update:
 //
 //	S = min(S + k·T, M)   if S < W, or if p < floor(T/c) (idle: cooling)
 //	S = max(S − p, 0)
@@ -65,7 +68,15 @@ func (w *warmUp) rateFor(s float64) float64 {
 	if s <= w.warning {
 		return w.threshold
 	}
-	return 1 / ((s-w.warning)*w.slope + 1/w.threshold)
+	// The cold end is T/c itself, and rounding below it is cut off:
+	// 1/((S − W)·slope + 1/T), the textbook form, gives 0.9999999999999999
+	// at M for T = c = 5 over 45 intervals, which under Reject admits no
+	// whole permit, so the resource never passes enough to warm up.
+	f := (s - w.warning) / (w.max - w.warning) // (0, 1] for W < S <= M
+	if !(f < 1) {
+		return w.cold
+	}
+	return max(w.threshold/(1+w.coldSpan*f), w.cold)
 }
 
 // rate brings the tokens up to date for now and returns the allowed rate.
