@@ -34,22 +34,23 @@ type Controller struct {
 	memory func(now int64) (uint64, bool)
 
 	// free is when the spans handed out under Throttling end: the earliest
-	// start for the next entry.
+	// start for the next entry. math.MaxInt64 is never: a span too long for
+	// the clock's range.
 	free atomic.Int64
 }
 
 // Reservation is what a passed Check took, for a Cancel if a later check
 // blocks the same entry.
 type Reservation struct {
-	epoch int64 // passes bucket, or -1
-	slot  int64 // end of the throttling span taken, or 0
-	cost  int64 // the span's length
-	n     int64
+	epoch      int64 // passes bucket, or -1
+	start, end int64 // the throttling span taken; equal (0) for none
+	n          int64
 }
 
 // NewController returns a controller for a valid rule (see Rule.Validate).
 func NewController(r Rule, env Env) *Controller {
 	c := &Controller{rule: r, interval: int64(r.Interval()), memory: env.MemoryUsage}
+	c.free.Store(math.MinInt64) // free since ever, also for a clock before 1970
 	if r.RelationStrategy == AssociatedResource {
 		c.ref = env.RefNode(r.RefResource)
 		return c
@@ -82,12 +83,11 @@ func (c *Controller) Check(now, batch int64) (wait time.Duration, res Reservatio
 		if oversized(batch, threshold) {
 			return 0, res, false
 		}
-		cost := c.cost(batch, threshold)
-		end, w, ok := c.takeSlot(now, cost)
+		start, end, w, ok := c.takeSlot(now, c.cost(batch, threshold))
 		if !ok {
 			return 0, res, false
 		}
-		res.slot, res.cost, res.n = end, cost, batch
+		res.start, res.end, res.n = start, end, batch
 		if c.passes != nil {
 			res.epoch = c.passes.Window().Add(now, stat.Pass, batch)
 		}
@@ -112,9 +112,9 @@ func (c *Controller) Cancel(res Reservation) {
 	if res.epoch >= 0 {
 		c.passes.Undo(res.epoch, res.n)
 	}
-	if res.slot != 0 {
+	if res.end != res.start {
 		// Give the span back only if no later entry queued behind it.
-		c.free.CompareAndSwap(res.slot, res.slot-res.cost)
+		c.free.CompareAndSwap(res.end, res.start)
 	}
 }
 
@@ -137,21 +137,29 @@ func (c *Controller) previousInterval(now int64) int64 {
 }
 
 // takeSlot reserves the next span of cost nanoseconds, starting when the
-// previous span ends (or now, if that is later), and returns the span's end,
-// for a Cancel, with the wait until its start.
-func (c *Controller) takeSlot(now, cost int64) (end int64, wait time.Duration, ok bool) {
+// previous span ends (or now, if that is later), and returns the span's
+// start and end, for a Cancel, with the wait until its start. A span of
+// math.MaxInt64 (see cost), or one that would end past the clock's range,
+// ends at math.MaxInt64, that is never.
+func (c *Controller) takeSlot(now, cost int64) (start, end int64, wait time.Duration, ok bool) {
 	if cost < 0 {
-		return 0, 0, false
+		return 0, 0, 0, false
 	}
 	maxWait := int64(c.rule.MaxQueueingTime)
 	for {
 		free := c.free.Load()
-		start := max(free, now)
-		if start-now > maxWait {
-			return 0, 0, false
+		start = max(free, now)
+		// start >= now; a negative difference overflowed, and is longer
+		// than any MaxQueueingTime.
+		if w := start - now; w < 0 || w > maxWait {
+			return 0, 0, 0, false
 		}
-		if c.free.CompareAndSwap(free, start+cost) {
-			return start + cost, time.Duration(start - now), true
+		end = start + cost
+		if cost == math.MaxInt64 || end < start {
+			end = math.MaxInt64
+		}
+		if c.free.CompareAndSwap(free, end) {
+			return start, end, time.Duration(start - now), true
 		}
 	}
 }
@@ -165,14 +173,16 @@ func oversized(batch int64, threshold float64) bool { return float64(batch) > ma
 
 // cost returns the spacing for batch permits at threshold per interval,
 // rounded up to a whole nanosecond so the rate never exceeds the threshold,
-// or -1 when the threshold admits nothing.
+// or -1 when the threshold admits nothing. A spacing past the range of
+// int64 nanoseconds (about 292 years: 1e-10 per second, say) is
+// math.MaxInt64: the entry passes, and its span never ends.
 func (c *Controller) cost(batch int64, threshold float64) int64 {
 	if !(threshold > 0) {
 		return -1
 	}
 	d := math.Ceil(float64(batch) * float64(c.interval) / threshold)
-	if d >= math.MaxInt64/4 {
-		return -1
+	if !(d < math.MaxInt64) { // float64(MaxInt64) is 2^63; also +Inf
+		return math.MaxInt64
 	}
 	return max(int64(d), 1)
 }

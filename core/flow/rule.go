@@ -60,6 +60,8 @@ const (
 	Reject ControlBehavior = iota
 	// Throttling spaces entries evenly: an entry of n permits occupies
 	// n × StatInterval / Threshold, and the next entry starts when it ends.
+	// A span longer than a time.Duration holds (about 292 years, as at
+	// 1e-10 per second) never ends: the first entry passes, no later one.
 	// An entry waits for its start for at most MaxQueueingTime, or is
 	// blocked at once. An entry of more permits than the threshold in force
 	// (or of more than one, below a threshold of one) is blocked at once,
