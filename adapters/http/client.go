@@ -1,6 +1,7 @@
 package sluicehttp
 
 import (
+	"errors"
 	"io"
 	"net/http"
 	"sync/atomic"
@@ -26,6 +27,15 @@ import (
 // 101 Switching Protocols), with a failure recorded when the status counts
 // as one (WithStatusIsFailure) or the body fails. Close every response
 // body, as net/http requires, or the entry stays in flight.
+//
+// A panic in next's RoundTrip or in its response body's Read, the user's
+// own transport, exits the entry at once, recorded as a failure, and goes
+// on to the caller. A panic in the WithStatusIsFailure function is
+// contained: it is logged (to slog.Default()), the status counts as no
+// failure, and the response is returned as if the function had said
+// false. A next that returns a nil response with a nil error (which breaks
+// the http.RoundTripper contract) has that passed on to the caller and
+// counted as a failure.
 func RoundTripper(next http.RoundTripper, opts ...Option) http.RoundTripper {
 	if next == nil {
 		next = http.DefaultTransport
@@ -64,22 +74,44 @@ func (t *transport) RoundTrip(r *http.Request) (*http.Response, error) {
 		}
 		return nil, be
 	}
+	// Until the entry is handed on to the body or has exited, a panic (or
+	// runtime.Goexit) in next exits it here, recorded as a failure; the
+	// panic goes on to the caller.
+	handedOn, returned := false, false
+	defer func() {
+		if !handedOn {
+			if !returned {
+				p.SetError(httpguard.ErrPanicked)
+			}
+			p.Exit()
+		}
+	}()
 	res, err := t.next.RoundTrip(r)
+	returned = true
 	if err != nil {
 		p.SetError(err)
-		p.Exit()
 		return res, err
 	}
-	if c.statusIsFailure(res.StatusCode) {
+	if res == nil {
+		// next broke the RoundTripper contract; pass it on as it came (an
+		// http.Client reports it) and count it as a failure.
+		p.SetError(errNoResponse)
+		return nil, nil
+	}
+	if c.statusFails(p, res.StatusCode) {
 		p.SetError(httpguard.StatusError(res.StatusCode))
 	}
 	if res.Body == nil || res.Body == http.NoBody || res.StatusCode == http.StatusSwitchingProtocols {
-		p.Exit()
 		return res, nil
 	}
 	res.Body = &body{rc: res.Body, p: p}
+	handedOn = true
 	return res, nil
 }
+
+// errNoResponse is recorded for a next transport that returned neither a
+// response nor an error.
+var errNoResponse = errors.New("sluicehttp: the transport returned a nil response and a nil error")
 
 // body exits its entry when it is read to its end, fails or is closed.
 type body struct {
@@ -88,8 +120,15 @@ type body struct {
 	done atomic.Bool // the entry has exited; Close may race with Read
 }
 
-func (b *body) Read(buf []byte) (int, error) {
-	n, err := b.rc.Read(buf)
+func (b *body) Read(buf []byte) (n int, err error) {
+	returned := false
+	defer func() {
+		if !returned { // the transport's body panicked: a failure; the panic goes on
+			b.exit(httpguard.ErrPanicked)
+		}
+	}()
+	n, err = b.rc.Read(buf)
+	returned = true
 	if err != nil {
 		b.exit(err)
 	}

@@ -27,7 +27,9 @@ import (
 // handler returns, with a failure recorded when its status counts as one
 // (WithStatusIsFailure; a handler that writes nothing sends 200) or when it
 // panics (the panic goes on to net/http); a panic with http.ErrAbortHandler,
-// a client that went away, is no failure.
+// a client that went away, is no failure. A panic in the WithStatusIsFailure
+// function is contained: it is logged (to slog.Default()), the status
+// counts as no failure, and the answer the handler wrote goes out.
 func Middleware(opts ...Option) func(http.Handler) http.Handler {
 	c := newConfig(opts)
 	return func(next http.Handler) http.Handler {
@@ -88,7 +90,7 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if status == 0 {
 			status = http.StatusOK
 		}
-		if c.statusIsFailure(status) {
+		if c.statusFails(p, status) {
 			p.SetError(httpguard.StatusError(status))
 		}
 	}

@@ -15,6 +15,8 @@ package sluicehttp
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/sluice-go/sluice"
@@ -144,12 +146,29 @@ func WithClientBlockFallback(f func(r *http.Request, err *sluice.BlockError) (*h
 // WithStatusIsFailure sets which response statuses count as failures, for
 // circuit breakers and error statistics (subject to the engine's error
 // classifier, which sees an error naming the status). The default, and
-// what a nil f means, is status >= 500.
+// what a nil f means, is status >= 500. If f panics, the panic is logged
+// to slog.Default() and the status counts as no failure; the request's
+// answer is not affected.
 func WithStatusIsFailure(f func(status int) bool) Option {
 	return func(c *config) { c.statusIsFailure = f }
 }
 
 func defaultStatusIsFailure(status int) bool { return status >= 500 }
+
+// statusFails reports whether status is a failure of p's request
+// (WithStatusIsFailure). The function is the user's: a panic in it is
+// logged to slog.Default() and counts as no failure, as a panicking error
+// classifier does in the engine.
+func (c *config) statusFails(p *sluice.Permit, status int) (failed bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			slog.Default().Error("sluicehttp: the WithStatusIsFailure function panicked; the status counts as no failure",
+				"resource", p.Resource(), "status", status, "panic", fmt.Sprint(v))
+			failed = false
+		}
+	}()
+	return c.statusIsFailure(status)
+}
 
 // DefaultResourceName is Middleware's default resource name for a request:
 // r.Pattern when the pattern names a method ("GET /items/{id}"), else
