@@ -15,6 +15,8 @@ package sluicegin
 
 import (
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -142,12 +144,28 @@ func WithBlockFallback(f func(c *gin.Context, err *sluice.BlockError)) Option {
 // of the request in the engine's error statistics and circuit breakers.
 // The default, and what a nil f means, is status >= 500. The error
 // recorded for such a status passes through the engine's error classifier
-// (sluice.WithErrorClassifier) like any other.
+// (sluice.WithErrorClassifier) like any other. If f panics, the panic is
+// logged to slog.Default() and goes no further: the status counts as no
+// failure, the entry exits, and the response is not affected.
 func WithStatusIsFailure(f func(status int) bool) Option {
 	return func(c *config) { c.isFailure = f }
 }
 
 func defaultIsFailure(status int) bool { return status >= http.StatusInternalServerError }
+
+// statusFails reports isFailure(status) for p's request. isFailure is the
+// user's: a panic in it is logged to slog.Default() and counts as no
+// failure, as a panicking error classifier does in the engine.
+func statusFails(isFailure func(int) bool, p *sluice.Permit, status int) (failed bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			slog.Default().Error("sluicegin: the WithStatusIsFailure function panicked; the status counts as no failure",
+				"resource", p.Resource(), "status", status, "panic", fmt.Sprint(v))
+			failed = false
+		}
+	}()
+	return isFailure(status)
+}
 
 // Middleware returns a gin middleware that guards every request it sees
 // with an entry to the engine (see WithEngine) and runs the later handlers
@@ -170,7 +188,8 @@ func defaultIsFailure(status int) bool { return status >= http.StatusInternalSer
 // as c.Bind's 400, is no failure of the route); and the entry exits. If a
 // later handler panics, the panic is recorded as an error (except
 // http.ErrAbortHandler, a client that went away), the entry exits, and the
-// panic goes on up to gin.Recovery (or net/http).
+// panic goes on up to gin.Recovery (or net/http). A panic in the
+// WithStatusIsFailure function is contained (see there).
 func Middleware(opts ...Option) gin.HandlerFunc {
 	cfg := config{}
 	for _, o := range opts {
@@ -228,7 +247,7 @@ func Middleware(opts ...Option) gin.HandlerFunc {
 		defer httpguard.Finish(p, &completed)
 		c.Next()
 		completed = true
-		if status := c.Writer.Status(); isFailure(status) {
+		if status := c.Writer.Status(); statusFails(isFailure, p, status) {
 			if len(c.Errors) > 0 {
 				p.SetError(c.Errors.Last())
 			} else {
