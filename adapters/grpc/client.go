@@ -17,7 +17,9 @@ import (
 // BlockStatus (or the WithBlockFallback error) without reaching the
 // network. An admitted call's entry exits when the call returns; its error,
 // transport errors included (codes.Unavailable when the server is gone),
-// counts as a failure if WithCodeIsFailure says so.
+// counts as a failure if WithCodeIsFailure says so. An invoker that
+// panics (an interceptor after this one) is recorded as a failure, its
+// entry exits, and the panic goes on.
 func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 	c := newConfig(opts)
 	return func(ctx context.Context, method string, req, reply any, cc *grpc.ClientConn, invoker grpc.UnaryInvoker, callOpts ...grpc.CallOption) error {
@@ -46,7 +48,10 @@ func UnaryClientInterceptor(opts ...Option) grpc.UnaryClientInterceptor {
 //     (client-streaming; a success);
 //   - SendMsg returns an error other than io.EOF;
 //   - the call's context is done (codes.Canceled, not a failure by default,
-//     or codes.DeadlineExceeded, a failure by default).
+//     or codes.DeadlineExceeded, a failure by default);
+//   - the streamer, or RecvMsg or SendMsg of the stream it returned (the
+//     interceptors after this one), panics: the panic is recorded as a
+//     failure and goes on to the caller.
 //
 // These are the ways gRPC itself ends a client stream, so a stream that is
 // used as grpc-go requires (read until RecvMsg fails, or cancel the
@@ -62,10 +67,15 @@ func StreamClientInterceptor(opts ...Option) grpc.StreamClientInterceptor {
 		if err != nil {
 			return nil, err
 		}
-		returned := false
+		// Until the stream holds the entry, it exits here: a panic (or
+		// runtime.Goexit) in streamer is recorded as errPanicked, and the
+		// panic goes on.
+		handedOn, returned := false, false
 		defer func() {
-			if !returned {
-				p.SetError(errPanicked)
+			if !handedOn {
+				if !returned {
+					p.SetError(errPanicked)
+				}
 				p.Exit()
 			}
 		}()
@@ -73,7 +83,6 @@ func StreamClientInterceptor(opts ...Option) grpc.StreamClientInterceptor {
 		returned = true
 		if err != nil {
 			c.record(p, err)
-			p.Exit()
 			return nil, err
 		}
 		s := &clientStream{ClientStream: cs, c: c, serverStreams: desc.ServerStreams, p: p}
@@ -81,6 +90,7 @@ func StreamClientInterceptor(opts ...Option) grpc.StreamClientInterceptor {
 			s.exited = make(chan struct{})
 			go s.watch(ctx, done)
 		}
+		handedOn = true
 		return s, nil
 	}
 }
@@ -107,23 +117,40 @@ func (s *clientStream) watch(ctx context.Context, done <-chan struct{}) {
 }
 
 // exit ends the entry, once, with the stream's outcome (nil for success).
+// The entry is taken from s (and the watcher stopped) before the outcome is
+// recorded, and Exit is deferred, so that nothing the user's code does
+// while recording keeps the entry held.
 func (s *clientStream) exit(err error) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.p == nil {
+	p := s.p
+	if p == nil {
+		s.mu.Unlock()
 		return
 	}
-	s.c.record(s.p, err)
-	s.p.Exit()
 	s.p = nil
 	if s.exited != nil {
 		close(s.exited)
+	}
+	s.mu.Unlock()
+	defer p.Exit()
+	s.c.record(p, err)
+}
+
+// exitIfPanicked, deferred by a method that sets *returned once the
+// stream below has returned, exits the entry with errPanicked if it did
+// not (it panicked, or called runtime.Goexit); the panic goes on.
+func (s *clientStream) exitIfPanicked(returned *bool) {
+	if !*returned {
+		s.exit(errPanicked)
 	}
 }
 
 // RecvMsg receives a message, and exits the entry when the stream ends.
 func (s *clientStream) RecvMsg(m any) error {
+	returned := false
+	defer s.exitIfPanicked(&returned)
 	err := s.ClientStream.RecvMsg(m)
+	returned = true
 	switch {
 	case err == io.EOF:
 		s.exit(nil)
@@ -138,7 +165,10 @@ func (s *clientStream) RecvMsg(m any) error {
 // SendMsg sends a message, and exits the entry if the stream fails (io.EOF
 // only says that the stream ended; RecvMsg tells how).
 func (s *clientStream) SendMsg(m any) error {
+	returned := false
+	defer s.exitIfPanicked(&returned)
 	err := s.ClientStream.SendMsg(m)
+	returned = true
 	if err != nil && err != io.EOF {
 		s.exit(err)
 	}

@@ -24,6 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -145,7 +146,9 @@ func WithBlockFallback(f func(ctx context.Context, fullMethod string, err *sluic
 // codes.DeadlineExceeded for context.DeadlineExceeded, codes.Unknown
 // otherwise. A failing call's error is then given to Permit.SetError, so
 // the engine's own classifier (sluice.WithErrorClassifier) has the last
-// word.
+// word. If f panics, the panic is logged to slog.Default() and goes no
+// further: the error counts as no failure, the call's entry exits, and the
+// call returns its own error as if f had said false.
 func WithCodeIsFailure(f func(codes.Code) bool) Option {
 	return func(c *config) { c.isFailure = f }
 }
@@ -265,11 +268,28 @@ func codeOf(err error) codes.Code {
 	return status.FromContextError(err).Code()
 }
 
-// record gives p the call's error if it is a failure.
+// record gives p the call's error if it is a failure. It never panics:
+// the WithCodeIsFailure function (and the error's own GRPCStatus method)
+// are the user's code, and a panic in them is logged to slog.Default()
+// and counts as no failure, as a panicking error classifier does in the
+// engine.
 func (c *config) record(p *sluice.Permit, err error) {
-	if err != nil && c.isFailure(codeOf(err)) {
+	if err != nil && c.fails(p, err) {
 		p.SetError(err)
 	}
+}
+
+// fails reports whether err is a failure (WithCodeIsFailure), containing a
+// panic (see record).
+func (c *config) fails(p *sluice.Permit, err error) (failed bool) {
+	defer func() {
+		if v := recover(); v != nil {
+			slog.Default().Error("sluicegrpc: the WithCodeIsFailure function panicked; the error counts as no failure",
+				"resource", p.Resource(), "error", fmt.Sprint(err), "panic", fmt.Sprint(v))
+			failed = false
+		}
+	}()
+	return c.isFailure(codeOf(err))
 }
 
 // guard runs call under p: its error is recorded if it is a failure, and p
