@@ -25,4 +25,5 @@ require (
 	golang.org/x/net v0.48.0 // indirect
 	golang.org/x/sys v0.39.0 // indirect
 	golang.org/x/text v0.32.0 // indirect
+	google.golang.org/genproto v0.0.0-20251202230838-ff82c1b0f217 // indirect; not needed alone (tidy drops it), but in the go.work the benchmark module pulls genproto@2019, whose googleapis/rpc packages would be ambiguous with google.golang.org/genproto/googleapis/rpc
 )
