@@ -2,7 +2,7 @@ package hotspot_test
 
 import (
 	"encoding/json"
-	"reflect"
+	"github.com/sluice-go/sluice/core/internal/fuzzjson"
 	"testing"
 
 	"github.com/sluice-go/sluice/core/hotspot"
@@ -10,7 +10,7 @@ import (
 
 // FuzzRuleJSON: no JSON text makes reading a hotspot.Rule panic,
 // json.Unmarshal and UnmarshalJSON agree, and what they read marshals and
-// reads back the same (see fzRoundTrip), each item's value of the same
+// reads back the same (see fuzzjson.RoundTrip), each item's value of the same
 // kind (issue 13, item 8).
 func FuzzRuleJSON(f *testing.F) {
 	for _, s := range []string{
@@ -25,7 +25,7 @@ func FuzzRuleJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fzRoundTrip[hotspot.Rule](t, data, func(r *hotspot.Rule) {
+		fuzzjson.RoundTrip[hotspot.Rule](t, data, func(r *hotspot.Rule) {
 			if len(r.SpecificItems) == 0 {
 				r.SpecificItems = nil // omitted when empty
 			}
@@ -50,7 +50,7 @@ func FuzzSpecificItemJSON(f *testing.F) {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		fzRoundTrip[fzItem](t, data, func(*fzItem) {})
+		fuzzjson.RoundTrip[fzItem](t, data, func(*fzItem) {})
 	})
 }
 
@@ -63,46 +63,4 @@ func (it fzItem) MarshalJSON() ([]byte, error)  { return json.Marshal(hotspot.Sp
 func (it *fzItem) Validate() error {
 	r := hotspot.Rule{Resource: "a", SpecificItems: []hotspot.SpecificItem{hotspot.SpecificItem(*it)}}
 	return r.Validate()
-}
-
-// fzRoundTrip checks one JSON text against type T: neither json.Unmarshal
-// nor (*T).UnmarshalJSON called on the text itself panics, and they agree;
-// what they accept marshals to JSON that reads back to the same value
-// (norm makes equal what only differs in a nil or empty slice), and whose
-// marshalling is the same text; Validate does not panic.
-func fzRoundTrip[T any, P interface {
-	*T
-	json.Unmarshaler
-	Validate() error
-}](t *testing.T, data []byte, norm func(*T)) {
-	var v, direct T
-	err := json.Unmarshal(data, &v)
-	errDirect := P(&direct).UnmarshalJSON(data)
-	if (err == nil) != (errDirect == nil) {
-		t.Fatalf("%q: json.Unmarshal says %v, UnmarshalJSON %v", data, err, errDirect)
-	}
-	if err != nil {
-		return
-	}
-	norm(&v)
-	norm(&direct)
-	if !reflect.DeepEqual(v, direct) {
-		t.Fatalf("%q: json.Unmarshal reads %#v, UnmarshalJSON %#v", data, v, direct)
-	}
-	_ = P(&v).Validate()
-	out, err := json.Marshal(v)
-	if err != nil {
-		t.Fatalf("%q read as %#v, which does not marshal: %v", data, v, err)
-	}
-	var back T
-	if err := json.Unmarshal(out, &back); err != nil {
-		t.Fatalf("%q read as %#v, marshalled to %s, which does not read back: %v", data, v, out, err)
-	}
-	norm(&back)
-	if !reflect.DeepEqual(v, back) {
-		t.Fatalf("%q read as\n%#v\nmarshalled to %s, which reads back as\n%#v", data, v, out, back)
-	}
-	if again, _ := json.Marshal(back); string(again) != string(out) {
-		t.Fatalf("%#v marshals to %s, then to %s", v, out, again)
-	}
 }
