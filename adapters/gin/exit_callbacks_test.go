@@ -1,11 +1,9 @@
 package sluicegin_test
 
 import (
-	"bytes"
-	"log/slog"
+	"github.com/sluice-go/sluice/adapters/internal/adaptertest"
 	"net/http"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -16,42 +14,13 @@ import (
 	"github.com/sluice-go/sluice/core/isolation"
 )
 
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// captureDefaultLog points slog.Default at a buffer until t ends (the
-// middleware logs a panicking callback there).
-func captureDefaultLog(t *testing.T) *syncBuffer {
-	t.Helper()
-	old := slog.Default()
-	buf := &syncBuffer{}
-	slog.SetDefault(slog.New(slog.NewTextHandler(buf, nil)))
-	t.Cleanup(func() { slog.SetDefault(old) })
-	return buf
-}
-
 // A WithStatusIsFailure function that panics is contained: before, the
 // panic went on up the chain (to gin.Recovery, or to net/http, which
 // dropped the connection with the route's answer unsent). Now it is
 // logged, the status counts as no failure, the entry exits and the answer
 // goes out; under an isolation rule of 1 the next request is admitted.
 func TestPanickingStatusClassifierIsContained(t *testing.T) {
-	logs := captureDefaultLog(t)
+	logs := adaptertest.CaptureDefaultLog(t)
 	eng, _ := newEngine(t)
 	mustLoad(t, eng, sluice.Rules{Isolation: []isolation.Rule{{Resource: "GET /x", Threshold: 1}}})
 	var calls atomic.Int64

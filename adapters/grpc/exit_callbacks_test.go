@@ -1,12 +1,10 @@
 package sluicegrpc_test
 
 import (
-	"bytes"
 	"context"
+	"github.com/sluice-go/sluice/adapters/internal/adaptertest"
 	"io"
-	"log/slog"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -25,35 +23,6 @@ import (
 // not keep the entry in flight, nor crash the process, when it panics:
 // under an isolation rule of 1, one leaked entry blocks the method for the
 // life of the process.
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// captureDefaultLog points slog.Default at a buffer until t ends (the
-// interceptors log a panicking callback there).
-func captureDefaultLog(t *testing.T) *syncBuffer {
-	t.Helper()
-	old := slog.Default()
-	buf := &syncBuffer{}
-	slog.SetDefault(slog.New(slog.NewTextHandler(buf, nil)))
-	t.Cleanup(func() { slog.SetDefault(old) })
-	return buf
-}
 
 // panicsOnce is a WithCodeIsFailure function that panics on its first
 // call and is DefaultCodeIsFailure after.
@@ -76,7 +45,7 @@ func isolationOf1(t *testing.T, eng *sluice.Engine, resource string) {
 // wantContained fails t unless the classifier was called and its panic
 // was logged with the resource, the entry released, and the error counted
 // as no failure.
-func wantContained(t *testing.T, eng *sluice.Engine, res string, calls *atomic.Int64, logs *syncBuffer) {
+func wantContained(t *testing.T, eng *sluice.Engine, res string, calls *atomic.Int64, logs *adaptertest.LogBuffer) {
 	t.Helper()
 	if calls.Load() != 1 {
 		t.Fatalf("the classifier ran %d times, want 1", calls.Load())
@@ -98,7 +67,7 @@ func catch(f func()) (v any) {
 }
 
 func TestUnaryClientPanickingClassifierIsContained(t *testing.T) {
-	logs := captureDefaultLog(t)
+	logs := adaptertest.CaptureDefaultLog(t)
 	eng, _ := newEngine(t)
 	isolationOf1(t, eng, unaryCall)
 	var n atomic.Int64
@@ -146,7 +115,7 @@ func recoverers(reached *atomic.Value) (grpc.UnaryServerInterceptor, grpc.Stream
 func TestServerPanickingClassifierIsContained(t *testing.T) {
 	for _, kind := range []string{"unary", "stream"} {
 		t.Run(kind, func(t *testing.T) {
-			logs := captureDefaultLog(t)
+			logs := adaptertest.CaptureDefaultLog(t)
 			eng, _ := newEngine(t)
 			var n atomic.Int64
 			fail := func() error {
@@ -207,7 +176,7 @@ func TestServerPanickingClassifierIsContained(t *testing.T) {
 // A stream that fails to open: the classifier ran after the guard had
 // stopped watching for panics, so its panic left the entry in flight.
 func TestClientStreamOpenFailureWithPanickingClassifier(t *testing.T) {
-	logs := captureDefaultLog(t)
+	logs := adaptertest.CaptureDefaultLog(t)
 	eng, _ := newEngine(t)
 	isolationOf1(t, eng, fullDuplex)
 	classifier, calls := panicsOnce()
@@ -243,7 +212,7 @@ func openAndClose(t *testing.T, e *env) {
 // A stream that ends with an error RecvMsg returns: the classifier's
 // panic went on out of RecvMsg with the entry still held.
 func TestClientStreamRecvErrorWithPanickingClassifier(t *testing.T) {
-	logs := captureDefaultLog(t)
+	logs := adaptertest.CaptureDefaultLog(t)
 	eng, _ := newEngine(t)
 	isolationOf1(t, eng, fullDuplex)
 	var n atomic.Int64
@@ -276,7 +245,7 @@ func TestClientStreamRecvErrorWithPanickingClassifier(t *testing.T) {
 // a panic in the classifier there crashed the process (on the old code,
 // this test takes the test binary down).
 func TestClientStreamCancelWithPanickingClassifier(t *testing.T) {
-	logs := captureDefaultLog(t)
+	logs := adaptertest.CaptureDefaultLog(t)
 	eng, _ := newEngine(t)
 	isolationOf1(t, eng, fullDuplex)
 	classifier, calls := panicsOnce()

@@ -1,15 +1,13 @@
 package sluicehttp_test
 
 import (
-	"bytes"
 	"errors"
+	"github.com/sluice-go/sluice/adapters/internal/adaptertest"
 	"io"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"sync/atomic"
 	"testing"
 
@@ -22,35 +20,6 @@ import (
 // transport, its response body, the WithStatusIsFailure function) must
 // not keep the entry in flight when it panics: under an isolation rule of
 // 1, one such panic would block the resource for the life of the process.
-
-// syncBuffer is a bytes.Buffer safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
-// captureDefaultLog points slog.Default at a buffer until t ends (the
-// adapters log a panicking callback there).
-func captureDefaultLog(t *testing.T) *syncBuffer {
-	t.Helper()
-	old := slog.Default()
-	buf := &syncBuffer{}
-	slog.SetDefault(slog.New(slog.NewTextHandler(buf, nil)))
-	t.Cleanup(func() { slog.SetDefault(old) })
-	return buf
-}
 
 // isolationOf1 lets one request of resource in flight at a time.
 func isolationOf1(t *testing.T, eng *sluice.Engine, resource string) {
@@ -225,7 +194,7 @@ func TestClientBodyReadPanicReleasesEntry(t *testing.T) {
 // gets the response, the panic is logged, the status counts as no failure,
 // and the entry exits when the body is done.
 func TestClientPanickingStatusClassifierIsContained(t *testing.T) {
-	logs := captureDefaultLog(t)
+	logs := adaptertest.CaptureDefaultLog(t)
 	eng, _ := newEngine(t)
 	srv := serve(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.WriteHeader(http.StatusServiceUnavailable)
@@ -281,7 +250,7 @@ func guardedTransport(t *testing.T, srv *httptest.Server, next http.RoundTripper
 // net/http, which dropped the connection), the panic is logged, and the
 // status counts as no failure.
 func TestMiddlewarePanickingStatusClassifierIsContained(t *testing.T) {
-	logs := captureDefaultLog(t)
+	logs := adaptertest.CaptureDefaultLog(t)
 	eng, _ := newEngine(t)
 	isolationOf1(t, eng, "GET /x")
 	mux := http.NewServeMux()
