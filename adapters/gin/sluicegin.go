@@ -15,8 +15,7 @@ package sluicegin
 
 import (
 	"errors"
-	"fmt"
-	"log/slog"
+	"github.com/sluice-go/sluice/adapters/internal/contain"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
@@ -153,18 +152,11 @@ func WithStatusIsFailure(f func(status int) bool) Option {
 
 func defaultIsFailure(status int) bool { return status >= http.StatusInternalServerError }
 
-// statusFails reports isFailure(status) for p's request. isFailure is the
-// user's: a panic in it is logged to slog.Default() and counts as no
-// failure, as a panicking error classifier does in the engine.
-func statusFails(isFailure func(int) bool, p *sluice.Permit, status int) (failed bool) {
-	defer func() {
-		if v := recover(); v != nil {
-			slog.Default().Error("sluicegin: the WithStatusIsFailure function panicked; the status counts as no failure",
-				"resource", p.Resource(), "status", status, "panic", fmt.Sprint(v))
-			failed = false
-		}
-	}()
-	return isFailure(status)
+// statusFails reports isFailure(status) for p's request, containing a
+// panic in the user's function (see contain.Fails).
+func statusFails(isFailure func(int) bool, p *sluice.Permit, status int) bool {
+	return contain.Fails("sluicegin: the WithStatusIsFailure function panicked; the status counts as no failure",
+		isFailure, p, "status", status)
 }
 
 // Middleware returns a gin middleware that guards every request it sees

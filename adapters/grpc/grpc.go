@@ -24,7 +24,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
+	"github.com/sluice-go/sluice/adapters/internal/contain"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -280,17 +280,14 @@ func (c *config) record(p *sluice.Permit, err error) {
 }
 
 // fails reports whether err is a failure (WithCodeIsFailure), containing a
-// panic (see record).
-func (c *config) fails(p *sluice.Permit, err error) (failed bool) {
-	defer func() {
-		if v := recover(); v != nil {
-			slog.Default().Error("sluicegrpc: the WithCodeIsFailure function panicked; the error counts as no failure",
-				"resource", p.Resource(), "error", fmt.Sprint(err), "panic", fmt.Sprint(v))
-			failed = false
-		}
-	}()
-	return c.isFailure(codeOf(err))
+// panic (see record and contain.Fails).
+func (c *config) fails(p *sluice.Permit, err error) bool {
+	return contain.Fails("sluicegrpc: the WithCodeIsFailure function panicked; the error counts as no failure",
+		c.codeFails, p, "error", err)
 }
+
+// codeFails applies WithCodeIsFailure to err's code.
+func (c *config) codeFails(err error) bool { return c.isFailure(codeOf(err)) }
 
 // guard runs call under p: its error is recorded if it is a failure, and p
 // exits when call returns. A call that panics is recorded as errPanicked,

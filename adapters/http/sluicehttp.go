@@ -15,8 +15,7 @@ package sluicehttp
 
 import (
 	"errors"
-	"fmt"
-	"log/slog"
+	"github.com/sluice-go/sluice/adapters/internal/contain"
 	"net/http"
 
 	"github.com/sluice-go/sluice"
@@ -155,21 +154,6 @@ func WithStatusIsFailure(f func(status int) bool) Option {
 
 func defaultStatusIsFailure(status int) bool { return status >= 500 }
 
-// statusFails reports whether status is a failure of p's request
-// (WithStatusIsFailure). The function is the user's: a panic in it is
-// logged to slog.Default() and counts as no failure, as a panicking error
-// classifier does in the engine.
-func (c *config) statusFails(p *sluice.Permit, status int) (failed bool) {
-	defer func() {
-		if v := recover(); v != nil {
-			slog.Default().Error("sluicehttp: the WithStatusIsFailure function panicked; the status counts as no failure",
-				"resource", p.Resource(), "status", status, "panic", fmt.Sprint(v))
-			failed = false
-		}
-	}()
-	return c.statusIsFailure(status)
-}
-
 // DefaultResourceName is Middleware's default resource name for a request:
 // r.Pattern when the pattern names a method ("GET /items/{id}"), else
 // r.Method + " " + r.Pattern ("GET /items/{id}" for the pattern
@@ -228,4 +212,12 @@ func blockError(err error, resource string) *sluice.BlockError {
 		return be
 	}
 	return &sluice.BlockError{Resource: resource, Reason: "entry refused", Cause: err}
+}
+
+// statusFails reports whether status is a failure of p's request
+// (WithStatusIsFailure), containing a panic in the user's function (see
+// contain.Fails).
+func (c *config) statusFails(p *sluice.Permit, status int) bool {
+	return contain.Fails("sluicehttp: the WithStatusIsFailure function panicked; the status counts as no failure",
+		c.statusIsFailure, p, "status", status)
 }
