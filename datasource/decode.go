@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"math"
-	"sort"
 	"strconv"
 
 	goyaml "go.yaml.in/yaml/v2"
@@ -143,101 +142,94 @@ func yamlToJSON(data []byte) ([]byte, error) {
 		}
 		return nil, yamlError(err)
 	}
-	var buf bytes.Buffer
-	var write func(v any) error
-	write = func(v any) error {
-		switch x := v.(type) {
-		case nil:
-			buf.WriteString("null")
-		case bool:
-			buf.WriteString(strconv.FormatBool(x))
-		case int:
-			buf.WriteString(strconv.Itoa(x))
-		case int64:
-			buf.WriteString(strconv.FormatInt(x, 10))
-		case uint64:
-			buf.WriteString(strconv.FormatUint(x, 10))
-		case float64:
-			if math.IsInf(x, 0) || math.IsNaN(x) {
-				return fmt.Errorf("YAML value %v has no JSON form", x)
-			}
-			b, _ := json.Marshal(x) // finite: never fails
-			buf.Write(b)
-			if !bytes.ContainsAny(b, ".eE") {
-				buf.WriteString(".0")
-			}
-		case string:
-			b, _ := json.Marshal(x) // a string: never fails
-			buf.Write(b)
-		case []any:
-			buf.WriteByte('[')
-			for i, e := range x {
-				if i > 0 {
-					buf.WriteByte(',')
-				}
-				if err := write(e); err != nil {
-					return err
-				}
-			}
-			buf.WriteByte(']')
-		case map[any]any:
-			keys := make([]string, 0, len(x))
-			vals := make(map[string]any, len(x))
-			for k, e := range x {
-				var ks string
-				switch kx := k.(type) {
-				case string:
-					ks = kx
-				case int:
-					ks = strconv.Itoa(kx)
-				case int64:
-					ks = strconv.FormatInt(kx, 10)
-				case uint64:
-					ks = strconv.FormatUint(kx, 10)
-				case float64:
-					ks = strconv.FormatFloat(kx, 'g', -1, 32)
-					switch ks {
-					case "+Inf":
-						ks = ".inf"
-					case "-Inf":
-						ks = "-.inf"
-					case "NaN":
-						ks = ".nan"
-					}
-				case bool:
-					ks = strconv.FormatBool(kx)
-				default:
-					return fmt.Errorf("unsupported YAML map key %v (%T)", k, k)
-				}
-				if _, dup := vals[ks]; dup {
-					return fmt.Errorf("duplicate key %q (two YAML keys with the same text)", ks)
-				}
-				keys = append(keys, ks)
-				vals[ks] = e
-			}
-			sort.Strings(keys)
-			buf.WriteByte('{')
-			for i, ks := range keys {
-				if i > 0 {
-					buf.WriteByte(',')
-				}
-				b, _ := json.Marshal(ks)
-				buf.Write(b)
-				buf.WriteByte(':')
-				if err := write(vals[ks]); err != nil {
-					return err
-				}
-			}
-			buf.WriteByte('}')
-		default:
-			return fmt.Errorf("unsupported YAML value %v (%T)", v, v)
-		}
-		return nil
-	}
-	if err := write(doc); err != nil {
+	v, err := jsonable(doc)
+	if err != nil {
 		return nil, err
 	}
-	return buf.Bytes(), nil
+	return json.Marshal(v)
+}
+
+// jsonable turns a value decoded by go.yaml.in/yaml/v2 into one that
+// encoding/json writes as yamlToJSON documents: maps keyed by the keys'
+// text, floats as yamlFloat.
+func jsonable(v any) (any, error) {
+	switch x := v.(type) {
+	case nil, bool, int, int64, uint64, string:
+		return x, nil
+	case float64:
+		if math.IsInf(x, 0) || math.IsNaN(x) {
+			return nil, fmt.Errorf("YAML value %v has no JSON form", x)
+		}
+		return yamlFloat(x), nil
+	case []any:
+		out := make([]any, len(x))
+		for i, e := range x {
+			var err error
+			if out[i], err = jsonable(e); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	case map[any]any:
+		out := make(map[string]any, len(x))
+		for k, e := range x {
+			ks, err := yamlKeyText(k)
+			if err != nil {
+				return nil, err
+			}
+			if _, dup := out[ks]; dup {
+				return nil, fmt.Errorf("duplicate key %q (two YAML keys with the same text)", ks)
+			}
+			if out[ks], err = jsonable(e); err != nil {
+				return nil, err
+			}
+		}
+		return out, nil
+	}
+	return nil, fmt.Errorf("unsupported YAML value %v (%T)", v, v)
+}
+
+// yamlKeyText is a map key's text: a string itself, a number or bool as
+// its YAML text (1, true, 1.5, .inf), as sigs.k8s.io/yaml writes it.
+func yamlKeyText(k any) (string, error) {
+	switch kx := k.(type) {
+	case string:
+		return kx, nil
+	case int:
+		return strconv.Itoa(kx), nil
+	case int64:
+		return strconv.FormatInt(kx, 10), nil
+	case uint64:
+		return strconv.FormatUint(kx, 10), nil
+	case float64:
+		switch ks := strconv.FormatFloat(kx, 'g', -1, 32); ks {
+		case "+Inf":
+			return ".inf", nil
+		case "-Inf":
+			return "-.inf", nil
+		case "NaN":
+			return ".nan", nil
+		default:
+			return ks, nil
+		}
+	case bool:
+		return strconv.FormatBool(kx), nil
+	}
+	return "", fmt.Errorf("unsupported YAML map key %v (%T)", k, k)
+}
+
+// yamlFloat is a finite YAML float, written with a fraction or an exponent
+// so that it reads back as a float (2.0, not 2).
+type yamlFloat float64
+
+// MarshalJSON writes f as encoding/json writes a float64, with ".0" added
+// to a whole number.
+func (f yamlFloat) MarshalJSON() ([]byte, error) {
+	b, err := json.Marshal(float64(f))
+	if err == nil && !bytes.ContainsAny(b, ".eE") {
+		b = append(b, ".0"...)
+	}
+	return b, err
 }
 
 func check(k Kind, f Format) error {
