@@ -28,16 +28,8 @@ func makeDefault() *Engine {
 }
 
 // Entry calls Default().Entry.
-func Entry(ctx context.Context, resource string, opts ...EntryOption) (*Permit, error) {
-	p := new(Permit) // as in Engine.Entry: inlined, so p can live on the caller's stack
-	if enterDefault(ctx, p, resource, opts) {
-		return p, nil
-	}
-	return nil, p.err
-}
-
-func enterDefault(ctx context.Context, p *Permit, resource string, opts []EntryOption) bool {
-	return Default().enter(ctx, p, resource, opts)
+func Entry(ctx context.Context, resource string, opts ...EntryOption) (Permit, error) {
+	return Default().Entry(ctx, resource, opts...)
 }
 
 // Do calls Default().Do.

@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -131,7 +133,7 @@ func (e *Engine) lookup(name string) *resource {
 		}
 		e.overflowOnce.Do(func() {
 			e.log.Warn("sluice: resource bound reached; entries to new resources that no rule names pass unchecked",
-				"max", e.maxResources, "resource", name)
+				"max", e.maxResources, "resource", strings.Clone(name))
 		})
 		return nil
 	}
@@ -144,7 +146,8 @@ func (e *Engine) track(name string) *resource {
 		return r.(*resource)
 	}
 	node, _ := stat.NewNode(e.statInterval, e.statBuckets) // shape checked in New
-	r, loaded := e.resources.LoadOrStore(name, &resource{name: name, node: node})
+	owned := strings.Clone(name)                           // the caller's string may live on its stack
+	r, loaded := e.resources.LoadOrStore(owned, &resource{name: owned, node: node})
 	if !loaded {
 		e.resourceCount.Add(1)
 	}
@@ -152,10 +155,10 @@ func (e *Engine) track(name string) *resource {
 }
 
 // enter runs the checks for an entry into p and reports whether it passed;
-// if not, p.err holds the block error. A fault inside Sluice (a panic in a
+// if not, en.err holds the block error. A fault inside Sluice (a panic in a
 // check) is logged and lets the entry pass.
-func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []EntryOption) (passed bool) {
-	p.eng, p.batch = e, 1
+func (e *Engine) enter(ctx context.Context, en *entry, name string, opts []EntryOption) (passed bool) {
+	en.eng, en.batch = e, 1
 	if ctx == nil {
 		ctx = context.Background()
 	}
@@ -166,11 +169,11 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 	for i := range opts {
 		switch o := &opts[i]; o.kind {
 		case optTraffic:
-			p.traffic = o.traffic
+			en.traffic = o.traffic
 		case optBatch:
-			p.batch = min(max(o.batch, 1), MaxBatchCount)
+			en.batch = min(max(o.n, 1), MaxBatchCount)
 		case optArgs:
-			args = o.args
+			args = o.argsOf()
 		}
 	}
 	var (
@@ -180,15 +183,15 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 	)
 	defer func() {
 		if v := recover(); v != nil {
-			e.log.Error("sluice: fault inside Sluice; the entry passes unchecked", "resource", name, "panic", fmt.Sprint(v))
+			e.log.Error("sluice: fault inside Sluice; the entry passes unchecked", "resource", strings.Clone(name), "panic", fmt.Sprint(v))
 			if b != nil {
-				t.rollback(b, r)
+				t.rollback(en, b, r)
 			}
-			p.res, p.inbound, p.err, passed = nil, false, nil, true
+			en.res, en.inbound, en.err, passed = nil, false, nil, true
 		}
 	}()
 	if r = e.lookup(name); r == nil {
-		return e.enterUntracked(p, name)
+		return e.enterUntracked(en, name)
 	}
 	rs := e.rules.Load()
 	if b = r.bound.Load(); b == nil || b.rules != rs {
@@ -196,28 +199,28 @@ func (e *Engine) enter(ctx context.Context, p *Permit, name string, opts []Entry
 	}
 	now := e.now()
 	t.stripe = r.node.Stripe()
-	if blocked := e.check(ctx, p, r, b, now, args, opts, &t); blocked != nil {
-		t.rollback(b, r)
-		e.record(p, r, now, t.stripe, stat.Block)
-		p.err = blocked
+	if blocked := e.check(ctx, en, r, b, now, args, opts, &t); blocked != nil {
+		t.rollback(en, b, r)
+		e.record(en, r, now, t.stripe, stat.Block)
+		en.err = blocked
 		return false
 	}
 	passedAt := now
 	if t.wait > 0 {
 		if blocked := e.queue(ctx, r, &t); blocked != nil {
-			t.rollback(b, r)
-			e.record(p, r, e.now(), t.stripe, stat.Block)
-			p.err = blocked
+			t.rollback(en, b, r)
+			e.record(en, r, e.now(), t.stripe, stat.Block)
+			en.err = blocked
 			return false
 		}
 		passedAt = e.now()
 	}
-	e.record(p, r, passedAt, t.stripe, stat.Pass)
-	p.res, p.bound, p.start, p.probes, p.hot = r, b, now, t.probes, t.hot
-	p.stripe, p.shared = t.stripe, t.inFlight == inFlightShared
-	if p.traffic == Inbound {
+	e.record(en, r, passedAt, t.stripe, stat.Pass)
+	en.res, en.bound, en.start = r, b, now
+	en.stripe, en.shared = t.stripe, t.inFlight == inFlightShared
+	if en.traffic == Inbound {
 		e.inbound.enter(passedAt, t.stripe) // last: nothing after it can fail
-		p.inbound, p.inboundSlot = true, t.inbound.slot
+		en.inbound, en.inboundSlot = true, t.inbound.slot
 	}
 	return true
 }
@@ -240,9 +243,9 @@ func (e *Engine) unnamed() string {
 // record counts a passed or blocked entry in its resource's statistics and
 // a blocked Inbound entry in the inbound ones (a passed one is counted there
 // when it is admitted for good).
-func (e *Engine) record(p *Permit, r *resource, now int64, stripe int, ev stat.Event) {
-	r.node.Add(now, stripe, ev, p.batch)
-	if p.traffic == Inbound && ev == stat.Block {
+func (e *Engine) record(en *entry, r *resource, now int64, stripe int, ev stat.Event) {
+	r.node.Add(now, stripe, ev, en.batch)
+	if en.traffic == Inbound && ev == stat.Block {
 		e.inbound.block(now, stripe)
 	}
 }
@@ -251,8 +254,8 @@ func (e *Engine) record(p *Permit, r *resource, now int64, stripe int, ev stat.E
 // which no per-resource rule checks. System rules still check an Inbound
 // one, and the inbound statistics count it: they protect the whole service,
 // whatever its resources.
-func (e *Engine) enterUntracked(p *Permit, name string) bool {
-	if p.traffic != Inbound {
+func (e *Engine) enterUntracked(en *entry, name string) bool {
+	if en.traffic != Inbound {
 		return true
 	}
 	now := e.now()
@@ -260,18 +263,18 @@ func (e *Engine) enterUntracked(p *Permit, name string) bool {
 	var h inboundHold
 	if blocked := e.checkSystemUntracked(e.rules.Load(), name, now, &h); blocked != nil {
 		e.inbound.block(now, stripe)
-		p.err = blocked
+		en.err = blocked
 		return false
 	}
-	p.start, p.stripe = now, stripe
+	en.start, en.stripe = now, stripe
 	e.inbound.hold(&h, stripe)
 	e.inbound.enter(now, stripe)
-	p.inbound, p.inboundSlot = true, h.slot
+	en.inbound, en.inboundSlot = true, h.slot
 	return true
 }
 
 // ticket is what an entry's checks took so far, to give back if a later
-// check blocks it.
+// check blocks it, with the probe and hotspot tokens it keeps in its entry.
 type ticket struct {
 	stripe   int      // the node stripe the entry records into
 	inFlight inFlight // how the entry is counted in flight, if yet
@@ -279,10 +282,8 @@ type ticket struct {
 	res      [2]flow.Reservation
 	more     []flow.Reservation
 	wait     time.Duration
-	waitBy   *BlockError                 // the block error of the rule asking for the longest wait
-	probes   slots[circuitbreaker.Probe] // per breaker of the binding, in order
-	hot      slots[hotspot.Token]        // per hotspot rule of the binding, in order
-	inbound  inboundHold                 // what an Inbound entry took of the inbound statistics
+	waitBy   *BlockError // the block error of the rule asking for the longest wait
+	inbound  inboundHold // what an Inbound entry took of the inbound statistics
 }
 
 func (t *ticket) reserve(r flow.Reservation) {
@@ -294,7 +295,7 @@ func (t *ticket) reserve(r flow.Reservation) {
 	t.nflow++
 }
 
-func (t *ticket) rollback(b *binding, r *resource) {
+func (t *ticket) rollback(en *entry, b *binding, r *resource) {
 	for i := 0; i < t.nflow; i++ {
 		if i < len(t.res) {
 			b.flow[i].c.Cancel(t.res[i])
@@ -304,13 +305,13 @@ func (t *ticket) rollback(b *binding, r *resource) {
 	}
 	t.nflow = 0
 	for i := range b.hotspots {
-		b.hotspots[i].l.Cancel(t.hot.get(i))
+		b.hotspots[i].l.Cancel(en.hot.get(i))
 	}
-	t.hot = slots[hotspot.Token]{}
+	en.hot.clear()
 	for i := range b.breakers {
-		b.breakers[i].b.Release(t.probes.get(i))
+		b.breakers[i].b.Release(en.probes.get(i))
 	}
-	t.probes = slots[circuitbreaker.Probe]{}
+	en.probes.clear()
 	switch t.inFlight {
 	case inFlightShared:
 		r.node.Release()
@@ -323,8 +324,8 @@ func (t *ticket) rollback(b *binding, r *resource) {
 
 // check runs the checks in order and returns the error of the first that
 // blocks, or nil.
-func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, now int64, args []any, opts []EntryOption, t *ticket) error {
-	if p.traffic == Inbound && len(b.system) > 0 {
+func (e *Engine) check(ctx context.Context, en *entry, r *resource, b *binding, now int64, args []any, opts []EntryOption, t *ticket) error {
+	if en.traffic == Inbound && len(b.system) > 0 {
 		if err := e.checkSystem(b, now, &t.inbound); err != nil {
 			return err
 		}
@@ -337,7 +338,7 @@ func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, 
 	}
 	for i := range b.flow {
 		fb := &b.flow[i]
-		wait, res, ok := fb.c.Check(now, p.batch)
+		wait, res, ok := fb.c.Check(now, en.batch)
 		if !ok {
 			return fb.blocked
 		}
@@ -360,11 +361,11 @@ func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, 
 			hb.l.Skip()
 			continue
 		}
-		tok, wait, ok := hb.l.Acquire(now, k, p.batch)
+		tok, wait, ok := hb.l.Acquire(now, k, en.batch)
 		if !ok {
 			return hb.blocked
 		}
-		t.hot.set(i, tok)
+		en.hot.set(i, tok)
 		if wait > t.wait {
 			t.wait, t.waitBy = wait, hb.blocked
 		}
@@ -378,10 +379,10 @@ func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, 
 			}
 			return bb.open
 		}
-		t.probes.set(i, probe)
+		en.probes.set(i, probe)
 	}
 	if len(e.checkers) > 0 {
-		if err := e.runCheckers(ctx, r.name, p, args); err != nil {
+		if err := e.runCheckers(ctx, r.name, en, args); err != nil {
 			return err
 		}
 	}
@@ -390,7 +391,7 @@ func (e *Engine) check(ctx context.Context, p *Permit, r *resource, b *binding, 
 		r.node.Enter(t.stripe)
 		t.inFlight = inFlightStripe
 	}
-	if p.traffic == Inbound {
+	if en.traffic == Inbound {
 		e.inbound.hold(&t.inbound, t.stripe)
 	}
 	return nil
@@ -411,8 +412,10 @@ func (e *Engine) warnNoValue(resource string, r *hotspot.Rule) {
 		"resource", resource, "rule", r.ID, "paramIndex", r.ParamIndex)
 }
 
-func (e *Engine) runCheckers(ctx context.Context, name string, p *Permit, args []any) error {
-	info := EntryInfo{Resource: name, TrafficType: p.traffic, BatchCount: p.batch, Args: args}
+func (e *Engine) runCheckers(ctx context.Context, name string, en *entry, args []any) error {
+	// The checkers are the user's code and may keep Args: they get a copy,
+	// so that the caller's argument slice can stay on its stack.
+	info := EntryInfo{Resource: name, TrafficType: en.traffic, BatchCount: en.batch, Args: slices.Clone(args)}
 	for _, c := range e.checkers {
 		err := e.runChecker(ctx, c, info)
 		if err == nil {
@@ -504,6 +507,14 @@ func (s *slots[T]) set(i int, v T) {
 	s.more[i-len(s.first)] = v
 }
 
+// clear empties s, keeping the capacity of more for the next entry that
+// uses the pooled storage s is in.
+func (s *slots[T]) clear() {
+	s.first = [2]T{}
+	clear(s.more)
+	s.more = s.more[:0]
+}
+
 func (s *slots[T]) get(i int) T {
 	if i < len(s.first) {
 		return s.first[i]
@@ -520,8 +531,8 @@ func (s *slots[T]) get(i int) T {
 func paramOf(key *string, index int, args []any, opts []EntryOption) (any, bool) {
 	if *key != "" {
 		for i := len(opts) - 1; i >= 0; i-- {
-			if o := &opts[i]; o.kind == optAttachment && o.key == *key {
-				return o.value, true
+			if o := &opts[i]; o.kind == optAttachment && o.vals[0] == *key {
+				return o.vals[1], true
 			}
 		}
 		return nil, false

@@ -401,9 +401,12 @@ func TestExitTwiceAndSetErrorAfterExit(t *testing.T) {
 	if !reflect.DeepEqual(st, want) {
 		t.Fatalf("stats %+v, want %+v", st, want)
 	}
-	var nilPermit *sluice.Permit
-	nilPermit.SetError(err)
-	nilPermit.Exit() // no panic
+	var zero sluice.Permit
+	zero.SetError(err)
+	zero.Exit() // no panic
+	if zero.Resource() != "" {
+		t.Fatalf("the zero Permit's resource is %q", zero.Resource())
+	}
 }
 
 func TestDoRecordsErrorsAndPanics(t *testing.T) {
@@ -649,7 +652,7 @@ func TestDefaultEngineNeedsNoSetup(t *testing.T) {
 
 func TestIsolationCountsEntriesFromBeforeItsRule(t *testing.T) {
 	eng, _ := newEngine(t)
-	var held []*sluice.Permit
+	var held []sluice.Permit
 	for i := 0; i < 3; i++ {
 		p, err := eng.Entry(context.Background(), "db")
 		if err != nil {

@@ -38,7 +38,7 @@ func exitOneRules() sluice.Rules {
 var exitOneOpts = []sluice.EntryOption{sluice.WithTrafficType(sluice.Inbound), sluice.WithArgs("v")}
 
 // exitQuietly exits p and reports whether Exit panicked.
-func exitQuietly(p *sluice.Permit) (panicked any) {
+func exitQuietly(p sluice.Permit) (panicked any) {
 	defer func() { panicked = recover() }()
 	p.Exit()
 	return nil

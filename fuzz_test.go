@@ -355,7 +355,7 @@ func fzDecode(r *fzReader) (start time.Time, rules sluice.Rules) {
 
 // fzPermit is an entry that passed.
 type fzPermit struct {
-	p        *sluice.Permit
+	p        sluice.Permit
 	res      int
 	inbound  bool
 	batch    int64
@@ -536,7 +536,7 @@ func (s *fzState) entry(res int, inbound bool, batch int64, value int) {
 		}
 	}
 	if err != nil {
-		if !errors.Is(err, sluice.ErrBlocked) || p != nil {
+		if !errors.Is(err, sluice.ErrBlocked) || p != (sluice.Permit{}) {
 			s.fail("Entry returned %v and permit %v: want a block and no permit", err, p)
 		}
 		s.blocks[res] = append(s.blocks[res], fzEvent{now, batch})

@@ -111,7 +111,7 @@ func TestHotspotConcurrencyKeepsEntriesApart(t *testing.T) {
 // holdAll enters n times without exiting, then exits them all, returning how
 // many entered.
 func holdAll(eng *sluice.Engine, res, user string, n int) int {
-	var held []*sluice.Permit
+	var held []sluice.Permit
 	for i := 0; i < n; i++ {
 		if p, err := eng.Entry(context.Background(), res, sluice.WithArgs(user)); err == nil {
 			held = append(held, p)
@@ -250,7 +250,7 @@ func TestHotspotValuesThatCannotBeFoundAgainAreSkipped(t *testing.T) {
 	if err := eng.LoadHotspotRules([]hotspot.Rule{{Resource: "r", MetricType: hotspot.Concurrency, Threshold: 1}}); err != nil {
 		t.Fatal(err)
 	}
-	var held []*sluice.Permit
+	var held []sluice.Permit
 	for _, v := range []any{tenantScore(math.NaN()), wrapped{[]int{1}}} {
 		for i := 0; i < 3; i++ {
 			p, err := eng.Entry(context.Background(), "r", sluice.WithArgs(v))

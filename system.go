@@ -3,6 +3,7 @@ package sluice
 import (
 	"fmt"
 	"math"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -82,7 +83,7 @@ func (e *Engine) checkSystem(b *binding, now int64, h *inboundHold) error {
 func (e *Engine) checkSystemUntracked(rs *ruleSet, name string, now int64, h *inboundHold) error {
 	if i := e.systemBlocking(rs.system, now, h); i >= 0 {
 		be := *rs.system[i].blocked
-		be.Resource = name
+		be.Resource = strings.Clone(name) // the caller's string may live on its stack
 		return &be
 	}
 	return nil

@@ -63,7 +63,7 @@ func systemEngine(t *testing.T, cpu *gauge) (*sluice.Engine, func(time.Duration)
 }
 
 // hold enters n inbound entries and keeps the ones admitted.
-func hold(eng *sluice.Engine, n int) (held []*sluice.Permit, blocked []error) {
+func hold(eng *sluice.Engine, n int) (held []sluice.Permit, blocked []error) {
 	for i := 0; i < n; i++ {
 		p, err := eng.Entry(context.Background(), "api", inbound())
 		if err != nil {
@@ -75,7 +75,7 @@ func hold(eng *sluice.Engine, n int) (held []*sluice.Permit, blocked []error) {
 	return held, blocked
 }
 
-func exitAll(ps []*sluice.Permit) {
+func exitAll(ps []sluice.Permit) {
 	for _, p := range ps {
 		p.Exit()
 	}
@@ -542,7 +542,7 @@ func TestSystemRulesCoverResourcesPastTheBound(t *testing.T) {
 		t.Fatal(err)
 	}
 	ctx := context.Background()
-	var held []*sluice.Permit
+	var held []sluice.Permit
 	for _, name := range []string{"tracked", "/users/1", "/users/2", "/users/3"} {
 		p, err := eng.Entry(ctx, name, inbound())
 		if name == "/users/3" {
@@ -582,7 +582,7 @@ func TestBBRCountsEntriesNotPermits(t *testing.T) {
 		t.Fatal(err)
 	}
 	for i := 0; i < 10; i++ { // 1 s: every 100 ms, 10 entries of batch 10 and 50 ms
-		var held []*sluice.Permit
+		var held []sluice.Permit
 		for j := 0; j < 10; j++ {
 			p, err := eng.Entry(context.Background(), "api", inbound(), sluice.WithBatchCount(10))
 			if err != nil {
@@ -717,7 +717,7 @@ func TestSystemConcurrencyIsExactUnderContention(t *testing.T) {
 		var (
 			wg       sync.WaitGroup
 			mu       sync.Mutex
-			admitted []*sluice.Permit
+			admitted []sluice.Permit
 			blocked  atomic.Int64
 			start    = make(chan struct{})
 		)

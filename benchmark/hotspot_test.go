@@ -184,13 +184,7 @@ func setupHotspot() error {
 
 // The calls, one per library and way of passing the value. j is the index
 // of the value in the case's set.
-//
-// The constructors are kept out of line: when sluiceHot is inlined into its
-// caller, the compiler does not inline Engine.Entry into the closure that
-// inlining makes, and the Permit, which Entry leaves on its caller's stack
-// only when inlined, moves to the heap (224 B per call, measured).
 
-//go:noinline
 func sluiceHot(res string, vals []any) func(int) bool {
 	return func(j int) bool {
 		p, err := eng.Entry(ctx, res, sluice.WithArgs(vals[j]))
@@ -202,7 +196,6 @@ func sluiceHot(res string, vals []any) func(int) bool {
 	}
 }
 
-//go:noinline
 func sentinelHot(res string, vals []any) func(int) bool {
 	return func(j int) bool {
 		e, be := sentinel.Entry(res, sentinel.WithArgs(vals[j]))
@@ -214,7 +207,6 @@ func sentinelHot(res string, vals []any) func(int) bool {
 	}
 }
 
-//go:noinline
 func sluiceHotSlice(res string, vals []any) func(int) bool {
 	return func(j int) bool {
 		p, err := eng.Entry(ctx, res, sluice.WithArgs(vals[j:j+1]...))
@@ -226,7 +218,6 @@ func sluiceHotSlice(res string, vals []any) func(int) bool {
 	}
 }
 
-//go:noinline
 func sentinelHotSlice(res string, vals []any) func(int) bool {
 	return func(j int) bool {
 		e, be := sentinel.Entry(res, sentinel.WithArgs(vals[j:j+1]...))

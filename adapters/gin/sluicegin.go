@@ -154,7 +154,7 @@ func defaultIsFailure(status int) bool { return status >= http.StatusInternalSer
 
 // statusFails reports isFailure(status) for p's request, containing a
 // panic in the user's function (see contain.Fails).
-func statusFails(isFailure func(int) bool, p *sluice.Permit, status int) bool {
+func statusFails(isFailure func(int) bool, p sluice.Permit, status int) bool {
 	return contain.Fails("sluicegin: the WithStatusIsFailure function panicked; the status counts as no failure",
 		isFailure, p, "status", status)
 }

@@ -102,8 +102,8 @@ type clientStream struct {
 	serverStreams bool
 
 	mu     sync.Mutex
-	p      *sluice.Permit // nil once exited
-	exited chan struct{}  // closed on exit; nil when no watcher runs
+	p      sluice.Permit // the zero Permit once exited
+	exited chan struct{} // closed on exit; nil when no watcher runs
 }
 
 // watch exits the entry when the call's context is done, and returns when
@@ -123,11 +123,11 @@ func (s *clientStream) watch(ctx context.Context, done <-chan struct{}) {
 func (s *clientStream) exit(err error) {
 	s.mu.Lock()
 	p := s.p
-	if p == nil {
+	if p == (sluice.Permit{}) {
 		s.mu.Unlock()
 		return
 	}
-	s.p = nil
+	s.p = sluice.Permit{}
 	if s.exited != nil {
 		close(s.exited)
 	}

@@ -207,7 +207,7 @@ func BlockStatus(err *sluice.BlockError) error {
 
 // entry asks the engine to admit a call. On refusal it returns the error
 // the call fails with.
-func (c *config) entry(ctx context.Context, method string, req any, traffic sluice.TrafficType, incoming bool) (*sluice.Permit, error) {
+func (c *config) entry(ctx context.Context, method string, req any, traffic sluice.TrafficType, incoming bool) (sluice.Permit, error) {
 	res := method
 	if c.resource != nil {
 		res = c.resource(ctx, method)
@@ -246,10 +246,10 @@ func (c *config) entry(ctx context.Context, method string, req any, traffic slui
 				// A plain error would reach the peer as codes.Unknown.
 				ferr = status.Error(status.Code(BlockStatus(be)), ferr.Error())
 			}
-			return nil, ferr
+			return sluice.Permit{}, ferr
 		}
 	}
-	return nil, BlockStatus(be)
+	return sluice.Permit{}, BlockStatus(be)
 }
 
 func metadataValues(ctx context.Context, key string, incoming bool) []string {
@@ -273,7 +273,7 @@ func codeOf(err error) codes.Code {
 // are the user's code, and a panic in them is logged to slog.Default()
 // and counts as no failure, as a panicking error classifier does in the
 // engine.
-func (c *config) record(p *sluice.Permit, err error) {
+func (c *config) record(p sluice.Permit, err error) {
 	if err != nil && c.fails(p, err) {
 		p.SetError(err)
 	}
@@ -281,7 +281,7 @@ func (c *config) record(p *sluice.Permit, err error) {
 
 // fails reports whether err is a failure (WithCodeIsFailure), containing a
 // panic (see record and contain.Fails).
-func (c *config) fails(p *sluice.Permit, err error) bool {
+func (c *config) fails(p sluice.Permit, err error) bool {
 	return contain.Fails("sluicegrpc: the WithCodeIsFailure function panicked; the error counts as no failure",
 		c.codeFails, p, "error", err)
 }
@@ -292,7 +292,7 @@ func (c *config) codeFails(err error) bool { return c.isFailure(codeOf(err)) }
 // guard runs call under p: its error is recorded if it is a failure, and p
 // exits when call returns. A call that panics is recorded as errPanicked,
 // p exits, and the panic goes on.
-func (c *config) guard(p *sluice.Permit, call func() error) error {
+func (c *config) guard(p sluice.Permit, call func() error) error {
 	returned := false
 	defer func() {
 		if !returned {

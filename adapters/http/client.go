@@ -116,7 +116,7 @@ var errNoResponse = errors.New("sluicehttp: the transport returned a nil respons
 // body exits its entry when it is read to its end, fails or is closed.
 type body struct {
 	rc   io.ReadCloser
-	p    *sluice.Permit
+	p    sluice.Permit
 	done atomic.Bool // the entry has exited; Close may race with Read
 }
 

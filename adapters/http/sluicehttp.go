@@ -217,7 +217,7 @@ func blockError(err error, resource string) *sluice.BlockError {
 // statusFails reports whether status is a failure of p's request
 // (WithStatusIsFailure), containing a panic in the user's function (see
 // contain.Fails).
-func (c *config) statusFails(p *sluice.Permit, status int) bool {
+func (c *config) statusFails(p sluice.Permit, status int) bool {
 	return contain.Fails("sluicehttp: the WithStatusIsFailure function panicked; the status counts as no failure",
 		c.statusIsFailure, p, "status", status)
 }

@@ -41,7 +41,7 @@ func Example_concurrencyPerTenant() {
 	eng := sluice.New()
 	_ = eng.LoadHotspotRules([]hotspot.Rule{{Resource: "GET /report", ParamKey: "tenant",
 		MetricType: hotspot.Concurrency, Threshold: 1}})
-	enter := func(tenant string) (*sluice.Permit, error) {
+	enter := func(tenant string) (sluice.Permit, error) {
 		return eng.Entry(context.Background(), "GET /report", sluice.WithAttachment("tenant", tenant))
 	}
 	a, _ := enter("acme")

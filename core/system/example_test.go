@@ -40,7 +40,7 @@ func Example_bbr() {
 	clk.Advance(time.Second) // the next sample reads 95 %
 	clk.BlockUntilTimers(1)  // (the sampler has stored it and set its next timer)
 	fmt.Printf("CPU %.2f; limit %.1f in flight (16 done in the best second × 100 ms)\n", eng.SystemStats().CPUUsage, eng.SystemStats().BBRLimit)
-	var held []*sluice.Permit
+	var held []sluice.Permit
 	for i := 1; i <= 3; i++ {
 		p, err := eng.Entry(ctx, "GET /orders", inbound)
 		fmt.Printf("request %d: admitted %v\n", i, err == nil)

@@ -13,7 +13,7 @@ import (
 // with msg, p's resource, v under key and the panic value, and Fails
 // returns false: the outcome counts as no failure, as a panicking error
 // classifier does in the engine.
-func Fails[T any](msg string, f func(T) bool, p *sluice.Permit, key string, v T) (failed bool) {
+func Fails[T any](msg string, f func(T) bool, p sluice.Permit, key string, v T) (failed bool) {
 	defer func() {
 		if r := recover(); r != nil {
 			slog.Default().Error(msg, "resource", p.Resource(), key, fmt.Sprint(v), "panic", fmt.Sprint(r))

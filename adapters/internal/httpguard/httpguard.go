@@ -78,7 +78,7 @@ var ErrPanicked = errors.New("sluice: handler panicked")
 // If the handler panicked (or called runtime.Goexit), the panic is
 // recorded as ErrPanicked, except http.ErrAbortHandler (a client that went
 // away), p exits, and the panic goes on.
-func Finish(p *sluice.Permit, returned *bool) {
+func Finish(p sluice.Permit, returned *bool) {
 	if *returned {
 		p.Exit()
 		return
