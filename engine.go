@@ -24,7 +24,8 @@ import (
 // on machine metrics, state listeners); Close stops them.
 type Engine struct {
 	clock        clock.Clock
-	realClock    bool // clock is clock.Real(): read it without an interface call
+	realClock    bool          // clock is clock.Real(): read it without an interface call
+	coarse       *clock.Coarse // nil unless WithCoarseClock
 	log          *slog.Logger
 	maxResources int64
 	statInterval time.Duration
@@ -37,6 +38,7 @@ type Engine struct {
 	inbound      inbound // statistics of every Inbound entry
 
 	resources     sync.Map // string -> *resource
+	recent        recentResources
 	resourceCount atomic.Int64
 	overflowOnce  sync.Once
 	unnamedOnce   sync.Once
@@ -78,6 +80,9 @@ func New(opts ...Option) *Engine {
 	}
 	e.clock = clock.Monotonic(e.clock) // a clock that steps back stalls nothing
 	e.realClock = clock.IsReal(e.clock)
+	if cfg.coarse > 0 {
+		e.coarse = clock.NewCoarse(e.clock, cfg.coarse)
+	}
 	if e.log == nil {
 		e.log = slog.Default()
 		e.listeners.log = e.log
@@ -116,6 +121,9 @@ func New(opts ...Option) *Engine {
 // Close is safe to call more than once and always returns nil. It does not
 // stop rule sources bound with package datasource: close each Binding.
 func (e *Engine) Close() error {
+	if e.coarse != nil {
+		e.coarse.Close() // entries read the engine's clock from now on
+	}
 	e.sampler.close()
 	e.listeners.close()
 	return nil
@@ -124,7 +132,11 @@ func (e *Engine) Close() error {
 // lookup returns the tracked resource called name, creating it if the bound
 // allows. It returns nil for a resource past the bound.
 func (e *Engine) lookup(name string) *resource {
+	if r := e.recent.get(name); r != nil {
+		return r
+	}
 	if r, ok := e.resources.Load(name); ok {
+		e.recent.put(name, r.(*resource))
 		return r.(*resource)
 	}
 	if e.resourceCount.Load() >= e.maxResources {
@@ -197,7 +209,8 @@ func (e *Engine) enter(ctx context.Context, en *entry, name string, opts []Entry
 	if b = r.bound.Load(); b == nil || b.rules != rs {
 		b = e.bind(r, rs)
 	}
-	now := e.now()
+	en.coarse = e.coarse != nil && !b.precise && !(en.traffic == Inbound && b.preciseInbound)
+	now := e.entryNow(en.coarse)
 	t.stripe = r.node.Stripe()
 	if blocked := e.check(ctx, en, r, b, now, args, opts, &t); blocked != nil {
 		t.rollback(en, b, r)
@@ -460,6 +473,15 @@ func (e *Engine) queue(ctx context.Context, r *resource, t *ticket) error {
 		return blocked("queueing wait cut short", err)
 	}
 	return nil
+}
+
+// entryNow reads the time an entry records: the coarse reading if coarse
+// (see WithCoarseClock), else the engine's clock.
+func (e *Engine) entryNow(coarse bool) int64 {
+	if coarse {
+		return e.coarse.Nanos()
+	}
+	return e.now()
 }
 
 // now reads the engine's clock.

@@ -63,6 +63,7 @@ type entry struct {
 	stripe  int  // the node stripe the entry records into
 	shared  bool // counted in the node's shared in-flight count
 	inbound bool // counted in the engine's inbound statistics
+	coarse  bool // reads the engine's coarse clock (WithCoarseClock)
 	traffic TrafficType
 	err     error // the block error while checking; the work's error after
 	// inboundSlot says the entry is in flight in the inbound statistics'
@@ -96,7 +97,7 @@ func (s *permitState) recycle() {
 		}
 	}
 	en.eng, en.res, en.bound, en.err = nil, nil, nil, nil
-	en.traffic, en.shared, en.inbound, en.inboundSlot = Outbound, false, false, false
+	en.traffic, en.shared, en.inbound, en.inboundSlot, en.coarse = Outbound, false, false, false, false
 	permitPool.Put(s)
 }
 
@@ -148,7 +149,7 @@ func (p Permit) Exit() {
 	en := &s.entry
 	var now int64
 	if en.eng.realClock {
-		now = en.eng.now()
+		now = en.eng.entryNow(en.coarse)
 	} else {
 		now = en.clockNow()
 	}
@@ -198,7 +199,7 @@ func (en *entry) clockNow() (now int64) {
 			now = en.start
 		}
 	}()
-	return en.eng.now()
+	return en.eng.entryNow(en.coarse)
 }
 
 func (en *entry) resourceName() string {

@@ -290,6 +290,29 @@ type binding struct {
 	flow     []flowBinding
 	hotspots []hotspotBinding
 	breakers []breakerBinding
+
+	// precise says an entry reads the precise clock under WithCoarseClock:
+	// a rule of the binding decides on fine time (Throttling spacing, a
+	// slow-call breaker's MaxAllowedRT); preciseInbound says so for an
+	// Inbound entry (an AvgRT or BBR system rule).
+	precise, preciseInbound bool
+}
+
+// needsPreciseTime works out b.precise and b.preciseInbound.
+func (b *binding) needsPreciseTime() {
+	for _, f := range b.flow {
+		b.precise = b.precise || f.c.Rule().ControlBehavior == flow.Throttling
+	}
+	for _, h := range b.hotspots {
+		r := h.l.Rule()
+		b.precise = b.precise || r.MetricType == hotspot.QPS && r.ControlBehavior == hotspot.Throttling
+	}
+	for _, c := range b.breakers {
+		b.precise = b.precise || c.b.Rule().Strategy == circuitbreaker.SlowRequestRatio
+	}
+	for _, s := range b.system {
+		b.preciseInbound = b.preciseInbound || s.rule.MetricType == system.AvgRT || s.rule.Strategy == system.BBR
+	}
 }
 
 type hotspotBinding struct {
@@ -366,6 +389,7 @@ func (e *Engine) bind(r *resource, rs *ruleSet) *binding {
 			probing: &BlockError{Resource: r.name, Type: BlockTypeCircuitBreaker, Rule: br.Rule(),
 				Reason: fmt.Sprintf("circuit half-open, probes in flight (%v)", br.Rule().Strategy)}})
 	}
+	b.needsPreciseTime()
 	r.bound.Store(b)
 	return b
 }
