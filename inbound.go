@@ -64,6 +64,7 @@ func newInbound() inbound {
 	if err != nil {
 		panic("sluice: inbound window: " + err.Error()) // constants: cannot happen
 	}
+	node.Spread() // every Inbound entry records here, from every core
 	passes, err := stat.NewTally(inboundInterval, inboundBuckets, 0)
 	if err != nil {
 		panic("sluice: inbound tally: " + err.Error())

@@ -4,6 +4,7 @@ import (
 	"math"
 	"math/bits"
 	"runtime"
+	"sync"
 	"sync/atomic"
 	"time"
 )
@@ -11,15 +12,25 @@ import (
 // Node holds the statistics of one resource: sliding windows of events and
 // the number of entries in flight.
 //
-// Its counters are striped per processor: an entry records into the stripe
-// of the processor it runs on (Stripe), so that entries on different cores
-// do not pull the same cache lines back and forth; readings sum the stripes.
-// The in-flight count that isolation rules reserve against exactly is one
-// shared counter (TryAcquire, Release).
+// Its counters can be striped per processor: an entry records into the
+// stripe of the processor it runs on (Stripe), so that entries on different
+// cores do not pull the same cache lines back and forth; readings sum the
+// stripes. A node starts with one stripe, and spreads to one per processor
+// the first time a bucket of its window counts SpreadAt passes (the rate at
+// which stripes begin to pay): a resource seldom entered costs one window,
+// not one per processor. The in-flight count that isolation rules reserve
+// against exactly is one shared counter (TryAcquire, Release).
 type Node struct {
-	stripes []stripe
-	mask    int
-	_       [64 - 8 - 8 - 8]byte
+	first stripe // stripe 0
+	// more holds stripes 1 to mask once the node has spread; Stripe hands
+	// out only stripe 0 until then.
+	more atomic.Pointer[[]stripe]
+	mask int // the stripes the node can spread to, minus one
+	// The shape of the windows, for those of the stripes spread to.
+	interval         time.Duration
+	buckets, history int
+	spreading        sync.Mutex
+	_                [64]byte // shared on a cache line of its own
 	// shared is the exact in-flight count of entries that reserved it.
 	shared atomic.Int64
 	_      [64 - 8]byte
@@ -33,13 +44,17 @@ type stripe struct {
 }
 
 // MaxStripes bounds the stripes of a node, and so its memory: a node holds
-// one window per stripe.
+// one window per stripe once it has spread.
 const MaxStripes = 8
 
+// SpreadAt is the count of passes in one bucket of a node's window (by
+// default 100 ms) at which the node spreads to one stripe per processor.
+const SpreadAt = 256
+
 // NewNode returns a node whose windows cover interval in the given number
-// of buckets, with one bucket of history for Rates. It has one stripe per
-// processor (GOMAXPROCS when it is made, rounded up to a power of two), at
-// most MaxStripes.
+// of buckets, with one bucket of history for Rates. It can spread to one
+// stripe per processor (GOMAXPROCS when it is made, rounded up to a power
+// of two), at most MaxStripes.
 func NewNode(interval time.Duration, buckets int) (*Node, error) {
 	return NewNodeWithHistory(interval, buckets, 1)
 }
@@ -48,23 +63,60 @@ func NewNode(interval time.Duration, buckets int) (*Node, error) {
 // behind the window (at least 1, for Rates), for readings of the past such
 // as Peak.
 func NewNodeWithHistory(interval time.Duration, buckets, history int) (*Node, error) {
-	n := 1 << bits.Len(uint(min(runtime.GOMAXPROCS(0), MaxStripes)-1))
-	node := &Node{stripes: make([]stripe, n), mask: n - 1}
-	for i := range node.stripes {
-		w, err := NewWindow(interval, buckets, max(history, 1))
-		if err != nil {
-			return nil, err
-		}
-		node.stripes[i].window = w
+	history = max(history, 1)
+	w, err := NewWindow(interval, buckets, history)
+	if err != nil {
+		return nil, err
 	}
-	return node, nil
+	n := 1 << bits.Len(uint(min(runtime.GOMAXPROCS(0), MaxStripes)-1))
+	return &Node{first: stripe{window: w}, mask: n - 1, interval: interval, buckets: buckets, history: history}, nil
 }
 
-// Stripe returns the stripe of the processor the caller runs on. The caller
-// may move to another processor afterwards; any stripe is correct, the
-// current one is only faster.
+// Spread gives the node one stripe per processor now (it would on its own
+// at SpreadAt passes in a bucket). Nodes that are entered from many cores
+// at once from the start, such as the engine's inbound statistics, call it
+// when made.
+func (n *Node) Spread() {
+	if n.mask == 0 || n.more.Load() != nil {
+		return
+	}
+	n.spreading.Lock()
+	defer n.spreading.Unlock()
+	if n.more.Load() != nil {
+		return
+	}
+	more := make([]stripe, n.mask)
+	for i := range more {
+		more[i].window, _ = NewWindow(n.interval, n.buckets, n.history) // shape checked in New
+	}
+	n.more.Store(&more)
+}
+
+// stripe returns stripe i; before the node has spread, every i is stripe
+// 0 (readings sum the stripes, so where a count went does not matter).
+func (n *Node) stripe(i int) *stripe {
+	more := n.more.Load()
+	if i&n.mask == 0 || more == nil {
+		return &n.first
+	}
+	return &(*more)[i&n.mask-1]
+}
+
+// each calls f for every stripe the node has.
+func (n *Node) each(f func(*stripe)) {
+	f(&n.first)
+	if more := n.more.Load(); more != nil {
+		for i := range *more {
+			f(&(*more)[i])
+		}
+	}
+}
+
+// Stripe returns the stripe of the processor the caller runs on, or 0 until
+// the node has spread. The caller may move to another processor afterwards;
+// any stripe is correct, the current one is only faster.
 func (n *Node) Stripe() int {
-	if n.mask == 0 {
+	if n.more.Load() == nil {
 		return 0
 	}
 	p := procPin()
@@ -72,26 +124,33 @@ func (n *Node) Stripe() int {
 	return p & n.mask
 }
 
-// Window returns the window of a stripe.
-func (n *Node) Window(stripe int) *Window { return n.stripes[stripe&n.mask].window }
+// Window returns the window of a stripe Stripe handed out.
+func (n *Node) Window(stripe int) *Window { return n.stripe(stripe).window }
 
-// Add adds v to event e at now in the given stripe.
+// Add adds v to event e at now in the given stripe. A pass that brings a
+// bucket of stripe 0 to SpreadAt spreads the node.
 func (n *Node) Add(now int64, stripe int, e Event, v int64) {
-	n.stripes[stripe&n.mask].window.Add(now, e, v)
+	if stripe&n.mask != 0 || n.mask == 0 || n.more.Load() != nil {
+		n.stripe(stripe).window.Add(now, e, v)
+		return
+	}
+	if _, c := n.first.window.AddGet(now, e, v); e == Pass && c >= SpreadAt && c-v < SpreadAt {
+		n.Spread()
+	}
 }
 
 // AddCompletion records an exited entry in the given stripe (see
 // Window.AddCompletion).
 func (n *Node) AddCompletion(now int64, stripe int, batch int64, rt time.Duration, failed bool) {
-	n.stripes[stripe&n.mask].window.AddCompletion(now, batch, rt, failed)
+	n.stripe(stripe).window.AddCompletion(now, batch, rt, failed)
 }
 
 // Enter counts an entry in flight in the given stripe; Leave, with the same
 // stripe, ends it.
-func (n *Node) Enter(stripe int) { n.stripes[stripe&n.mask].inFlight.Add(1) }
+func (n *Node) Enter(stripe int) { n.stripe(stripe).inFlight.Add(1) }
 
 // Leave ends an entry counted by Enter on the same stripe.
-func (n *Node) Leave(stripe int) { n.stripes[stripe&n.mask].inFlight.Add(-1) }
+func (n *Node) Leave(stripe int) { n.stripe(stripe).inFlight.Add(-1) }
 
 // TryAcquire counts an entry in flight in the shared count if that keeps
 // the whole count (Concurrency) at or under limit, and reports whether it
@@ -117,9 +176,11 @@ func (n *Node) Release() { n.shared.Add(-1) }
 func (n *Node) Concurrency() int64 { return n.shared.Load() + n.striped() }
 
 func (n *Node) striped() int64 {
-	var c int64
-	for i := range n.stripes {
-		c += n.stripes[i].inFlight.Load()
+	c := n.first.inFlight.Load()
+	if more := n.more.Load(); more != nil {
+		for i := range *more {
+			c += (*more)[i].inFlight.Load()
+		}
 	}
 	return c
 }
@@ -134,9 +195,11 @@ func (n *Node) Sum(now int64, e Event) int64 {
 // hot path makes no call through a func value (go build -gcflags=-m says
 // "inlining call to (*Node).sum" at each caller).
 func (n *Node) sum(read func(*Window) int64) int64 {
-	var s int64
-	for i := range n.stripes {
-		s += read(n.stripes[i].window)
+	s := read(n.first.window)
+	if more := n.more.Load(); more != nil {
+		for i := range *more {
+			s += read((*more)[i].window)
+		}
 	}
 	return s
 }
@@ -156,7 +219,7 @@ type Rates struct {
 // counted pro rata. Reading a plain window sum would under-read by up to one
 // bucket's share.
 func (n *Node) Rates(now int64) Rates {
-	w := n.stripes[0].window
+	w := n.first.window
 	from, to := w.span(now)
 	in, old := n.ReadBetween(from, to), n.ReadBetween(from-w.bucketNanos, from)
 	elapsed := max(now, 0) - (to - w.bucketNanos)
@@ -183,9 +246,7 @@ func (n *Node) Rates(now int64) Rates {
 // start time is in [from, to), all stripes.
 func (n *Node) ReadBetween(from, to int64) Counts {
 	var c Counts
-	for i := range n.stripes {
-		c.add(n.stripes[i].window.ReadBetween(from, to))
-	}
+	n.each(func(s *stripe) { c.add(s.window.ReadBetween(from, to)) })
 	return c
 }
 
@@ -194,9 +255,7 @@ func (n *Node) ReadBetween(from, to int64) Counts {
 // epoch in its place counts as zero.
 func (n *Node) ReadBucket(epoch int64) Counts {
 	var c Counts
-	for i := range n.stripes {
-		c.add(n.stripes[i].window.ReadBucket(epoch))
-	}
+	n.each(func(s *stripe) { c.add(s.window.ReadBucket(epoch)) })
 	return c
 }
 
@@ -223,7 +282,7 @@ const MaxPeakSpans = 64
 // service takes per entry.
 func (n *Node) Peak(now int64, span time.Duration, spans int) (peak int64, minMeanRT time.Duration) {
 	spans = min(max(spans, 0), MaxPeakSpans)
-	w := n.stripes[0].window
+	w := n.first.window
 	per := max(int64(span)/w.bucketNanos, 1) // buckets per span
 	last := w.epoch(max(now, 0))             // now's bucket: not read
 	first := last - per*int64(spans)
