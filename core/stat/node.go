@@ -288,7 +288,7 @@ func (n *Node) Peak(now int64, span time.Duration, spans int) (peak int64, minMe
 	first := last - per*int64(spans)
 	least := time.Duration(math.MaxInt64)
 	var sum int64
-	for e := max(first, last-int64(len(w.buckets))); e < last; e++ { // older ones are gone
+	for e := max(first, last-int64(w.ring())); e < last; e++ { // older ones are gone
 		c := n.ReadBucket(e)
 		sum += c.Complete
 		if c.Complete > 0 {

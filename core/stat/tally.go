@@ -26,15 +26,16 @@ type Tally struct {
 // buckets, keeping history buckets behind them, with the same constraints
 // as NewWindow.
 func NewTally(interval time.Duration, buckets, history int) (*Tally, error) {
-	w, err := NewWindow(interval, buckets, history)
+	w, err := newPassWindow(interval, buckets, history)
 	if err != nil {
 		return nil, err
 	}
 	return &Tally{w: w}, nil
 }
 
-// Window returns the window the tally counts in, for counts added without
-// a limit (Window.Add) and for reads of its history.
+// Window returns the window the tally counts in, for passes added without
+// a limit (Window.Add) and for reads of its history. It counts Pass only:
+// adding or reading another event panics.
 func (t *Tally) Window() *Window { return t.w }
 
 // Reserve adds n at now and returns the count over the window holding now,

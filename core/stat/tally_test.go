@@ -109,3 +109,22 @@ func TestTallyZeroAlloc(t *testing.T) {
 		t.Fatalf("allocs per reserve = %v, want 0", a)
 	}
 }
+
+// TestTallyCountsPassOnly: a tally's window keeps two cells per bucket
+// (state and Pass), not a full window's seven.
+func TestTallyCountsPassOnly(t *testing.T) {
+	tl, err := NewTally(time.Second, 10, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := tl.Window()
+	if got, want := len(w.cells), w.ring()*passCells; got != want || passCells != 2 {
+		t.Fatalf("%d cells for %d buckets, want %d", got, w.ring(), want)
+	}
+	now := int64(1_700_000_000) * int64(time.Second)
+	tl.Reserve(now, 3)
+	w.Add(now, Pass, 2)
+	if got := tl.Count(now); got != 5 {
+		t.Fatalf("count %d, want 5", got)
+	}
+}

@@ -41,17 +41,27 @@ type Window struct {
 	bucketNanos int64
 	perNano     float64 // 1 / bucketNanos, to divide without a division
 	inWindow    int64   // buckets in the interval
-	mask        int64   // len(buckets) - 1; the ring's length is a power of two
-	buckets     []bucket
+	mask        int64   // the ring's length - 1; the length is a power of two
+	width       int     // cells per bucket: fullCells, or passCells
+	cells       []atomic.Int64
 }
 
-type bucket struct {
-	// state is epoch<<1 | resetting, where epoch = bucket start / bucketNanos.
-	state  atomic.Int64
-	counts [numEvents]atomic.Int64
-	// minRT is the smallest response time seen plus one; 0 means none.
-	minRT atomic.Int64
-}
+// bucket is a bucket's cells in its window: its state, then its counters,
+// by Event, and the smallest response time. A window that counts passes
+// only (a Tally's) has buckets of the state and the Pass counter alone.
+//
+// The state is epoch<<1 | resetting, where epoch = bucket start /
+// bucketNanos; the smallest response time is kept plus one, 0 for none.
+type bucket []atomic.Int64
+
+const (
+	cellMinRT = 1 + int(numEvents)
+	fullCells = cellMinRT + 1
+	passCells = 1 + 1 + int(Pass)
+)
+
+func (b bucket) state() *atomic.Int64        { return &b[0] }
+func (b bucket) count(e Event) *atomic.Int64 { return &b[1+int(e)] }
 
 // MaxBuckets is the most buckets, history included, a window may have.
 const MaxBuckets = 4096
@@ -61,6 +71,16 @@ const MaxBuckets = 4096
 // ReadBetween. interval must be a positive multiple of buckets nanoseconds
 // and history must not be negative.
 func NewWindow(interval time.Duration, buckets, history int) (*Window, error) {
+	return newWindow(interval, buckets, history, fullCells)
+}
+
+// newPassWindow is NewWindow for a window that counts Pass only (a Tally's):
+// a quarter of the memory. Other events must not be added or read.
+func newPassWindow(interval time.Duration, buckets, history int) (*Window, error) {
+	return newWindow(interval, buckets, history, passCells)
+}
+
+func newWindow(interval time.Duration, buckets, history, width int) (*Window, error) {
 	if buckets <= 0 || history < 0 || buckets+history > MaxBuckets || interval <= 0 || int64(interval)%int64(buckets) != 0 {
 		return nil, fmt.Errorf("stat: window of %v cannot be cut into %d equal buckets (plus %d of history, %d at most)",
 			interval, buckets, history, MaxBuckets)
@@ -68,7 +88,7 @@ func NewWindow(interval time.Duration, buckets, history int) (*Window, error) {
 	ring := 1 << bits.Len(uint(buckets+history-1)) // extra slots keep older history
 	bn := int64(interval) / int64(buckets)
 	return &Window{bucketNanos: bn, perNano: 1 / float64(bn), inWindow: int64(buckets),
-		mask: int64(ring - 1), buckets: make([]bucket, ring)}, nil
+		mask: int64(ring - 1), width: width, cells: make([]atomic.Int64, ring*width)}, nil
 }
 
 // Interval returns the span the window covers.
@@ -81,14 +101,14 @@ func (w *Window) BucketLen() time.Duration { return time.Duration(w.bucketNanos)
 // epoch (its start divided by BucketLen), for a later Undo.
 func (w *Window) Add(now int64, e Event, n int64) (epoch int64) {
 	b, epoch := w.current(now)
-	b.counts[e].Add(n)
+	b.count(e).Add(n)
 	return epoch
 }
 
 // AddGet is Add that also returns the bucket's new count of e.
 func (w *Window) AddGet(now int64, e Event, n int64) (epoch, count int64) {
 	b, epoch := w.current(now)
-	return epoch, b.counts[e].Add(n)
+	return epoch, b.count(e).Add(n)
 }
 
 // Undo subtracts n from event e in the bucket of the given epoch, if that
@@ -96,8 +116,8 @@ func (w *Window) AddGet(now int64, e Event, n int64) (epoch, count int64) {
 // the window already and needs no undoing.
 func (w *Window) Undo(epoch int64, e Event, n int64) {
 	b := w.slot(epoch)
-	if b.state.Load() == epoch<<1 {
-		b.counts[e].Add(-n)
+	if b.state().Load() == epoch<<1 {
+		b.count(e).Add(-n)
 	}
 }
 
@@ -110,15 +130,15 @@ func (w *Window) AddCompletion(now, batch int64, rt time.Duration, failed bool) 
 		rt = 0
 	}
 	b, _ := w.current(now)
-	b.counts[Complete].Add(batch)
+	b.count(Complete).Add(batch)
 	if failed {
-		b.counts[Error].Add(batch)
+		b.count(Error).Add(batch)
 	}
-	b.counts[RTSum].Add(int64(rt) * batch)
-	v := int64(rt) + 1
+	b.count(RTSum).Add(int64(rt) * batch)
+	v, minRT := int64(rt)+1, &b[cellMinRT]
 	for {
-		old := b.minRT.Load()
-		if old != 0 && old <= v || b.minRT.CompareAndSwap(old, v) {
+		old := minRT.Load()
+		if old != 0 && old <= v || minRT.CompareAndSwap(old, v) {
 			return
 		}
 	}
@@ -128,15 +148,16 @@ func (w *Window) AddCompletion(now, batch int64, rt time.Duration, failed bool) 
 // still holds an older one. If the bucket already holds a newer epoch (the
 // caller read the clock, then was delayed for longer than the window), the
 // count goes to the newer epoch: it happens now, not when the clock was read.
-func (w *Window) current(now int64) (*bucket, int64) {
+func (w *Window) current(now int64) (bucket, int64) {
 	if now < 0 {
 		now = 0
 	}
 	epoch := w.epoch(now)
 	b := w.slot(epoch)
 	want := epoch << 1
+	state := b.state()
 	for {
-		s := b.state.Load()
+		s := state.Load()
 		switch {
 		case s == want:
 			return b, epoch
@@ -144,18 +165,25 @@ func (w *Window) current(now int64) (*bucket, int64) {
 			runtime.Gosched() // another goroutine is resetting the bucket
 		case s > want:
 			return b, s >> 1
-		case b.state.CompareAndSwap(s, want|1):
-			for i := range b.counts {
-				b.counts[i].Store(0)
+		case state.CompareAndSwap(s, want|1):
+			for i := 1; i < len(b); i++ {
+				b[i].Store(0)
 			}
-			b.minRT.Store(0)
-			b.state.Store(want)
+			state.Store(want)
 			return b, epoch
 		}
 	}
 }
 
-func (w *Window) slot(epoch int64) *bucket { return &w.buckets[epoch&w.mask] }
+func (w *Window) slot(epoch int64) bucket { return w.bucketAt(int(epoch & w.mask)) }
+
+// bucketAt returns the bucket at position i of the ring.
+func (w *Window) bucketAt(i int) bucket {
+	return bucket(w.cells[i*w.width : (i+1)*w.width : (i+1)*w.width])
+}
+
+// ring returns the number of buckets the window keeps, history included.
+func (w *Window) ring() int { return int(w.mask) + 1 }
 
 // epoch returns now / bucketNanos for now >= 0. A 64-bit division costs tens
 // of cycles on the hot path; a multiplication by the reciprocal is off by at
@@ -186,9 +214,9 @@ func (w *Window) Sum(now int64, e Event) int64 {
 // has rolled over.
 func (w *Window) Count(epoch int64, e Event) int64 {
 	b := w.slot(epoch)
-	s := b.state.Load()
-	v := b.counts[e].Load()
-	if s != epoch<<1 || b.state.Load() != s {
+	s := b.state().Load()
+	v := b.count(e).Load()
+	if s != epoch<<1 || b.state().Load() != s {
 		return 0
 	}
 	return v
@@ -244,14 +272,14 @@ func (w *Window) Prior(epoch int64, e Event, cache *Prior) int64 {
 // start time is in [from, to).
 func (w *Window) SumBetween(e Event, from, to int64) int64 {
 	var sum int64
-	for i := range w.buckets {
-		b := &w.buckets[i]
-		s := b.state.Load()
+	for i := range w.ring() {
+		b := w.bucketAt(i)
+		s := b.state().Load()
 		if s&1 != 0 || !w.startIn(s, from, to) {
 			continue
 		}
-		v := b.counts[e].Load()
-		if b.state.Load() == s {
+		v := b.count(e).Load()
+		if b.state().Load() == s {
 			sum += v
 		}
 	}
@@ -288,9 +316,9 @@ func (w *Window) Read(now int64) Counts {
 // start time is in [from, to).
 func (w *Window) ReadBetween(from, to int64) Counts {
 	var c Counts
-	for i := range w.buckets {
-		b := &w.buckets[i]
-		if s := b.state.Load(); s&1 == 0 && w.startIn(s, from, to) {
+	for i := range w.ring() {
+		b := w.bucketAt(i)
+		if s := b.state().Load(); s&1 == 0 && w.startIn(s, from, to) {
 			if v, ok := b.read(s); ok {
 				c.add(v)
 			}
@@ -306,18 +334,18 @@ func (w *Window) ReadBucket(epoch int64) Counts {
 	return c
 }
 
-// read returns the bucket's counters if it is in state s, not resetting,
-// from before the reading to after it.
-func (b *bucket) read(s int64) (Counts, bool) {
-	if b.state.Load() != s || s&1 != 0 {
+// read returns the counters of a bucket of a full window if it is in state
+// s, not resetting, from before the reading to after it.
+func (b bucket) read(s int64) (Counts, bool) {
+	if b.state().Load() != s || s&1 != 0 {
 		return Counts{}, false
 	}
-	c := Counts{Pass: b.counts[Pass].Load(), Block: b.counts[Block].Load(), Complete: b.counts[Complete].Load(),
-		Error: b.counts[Error].Load(), RTSum: time.Duration(b.counts[RTSum].Load())}
-	if m := b.minRT.Load(); m != 0 {
+	c := Counts{Pass: b.count(Pass).Load(), Block: b.count(Block).Load(), Complete: b.count(Complete).Load(),
+		Error: b.count(Error).Load(), RTSum: time.Duration(b.count(RTSum).Load())}
+	if m := b[cellMinRT].Load(); m != 0 {
 		c.MinRT = time.Duration(m - 1)
 	}
-	if b.state.Load() != s {
+	if b.state().Load() != s {
 		return Counts{}, false
 	}
 	return c, true
