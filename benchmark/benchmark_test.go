@@ -20,6 +20,9 @@
 //
 // Hotspot (per-argument) benchmarks are in hotspot_test.go, and the cache
 // hit-rate measurement behind the hotspot cache's design in hitrate_test.go.
+// The call-shape benchmarks (closure and method value) and the scaling
+// benchmark on distinct resources are in callshape_test.go, and the memory
+// per tracked resource in memory_test.go.
 package benchmark
 
 import (
@@ -122,7 +125,10 @@ func setup() error {
 	if err := setupHotspot(); err != nil { // hotspot_test.go
 		return err
 	}
-	return setupMiddleware() // middleware_test.go
+	if err := setupMiddleware(); err != nil { // middleware_test.go
+		return err
+	}
+	return setupCallShape() // callshape_test.go
 }
 
 func setupSentinel() error {
@@ -354,9 +360,9 @@ func TestPeersLoad(t *testing.T) {
 			}
 		}
 		rules := eng.Rules()
-		if len(rules.Flow) != 5 || len(rules.Isolation) != 2 || len(rules.CircuitBreaker) != 1 {
-			t.Fatalf("rules in force: %d flow (3, and 2 for the middleware cases), %d isolation, %d breaker; want 5, 2, 1",
-				len(rules.Flow), len(rules.Isolation), len(rules.CircuitBreaker))
+		if len(rules.Flow) != 5+nDistinct || len(rules.Isolation) != 2 || len(rules.CircuitBreaker) != 1 {
+			t.Fatalf("rules in force: %d flow (3, 2 for the middleware cases and %d distinct resources), %d isolation, %d breaker; want %d, 2, 1",
+				len(rules.Flow), nDistinct, len(rules.Isolation), len(rules.CircuitBreaker), 5+nDistinct)
 		}
 		if len(rules.System) != 3 {
 			t.Fatalf("%d system rules in force, want 3", len(rules.System))
@@ -426,6 +432,10 @@ func TestPeersLoad(t *testing.T) {
 		}
 		e.Exit()
 	})
+
+	// The distinct resources of BenchmarkDistinctResourcesParallel, in
+	// both libraries (callshape_test.go).
+	t.Run("Distinct", checkDistinctLoaded)
 
 	t.Run("XTimeRate", func(t *testing.T) {
 		for i := 0; i < 1000; i++ {
