@@ -46,8 +46,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	sentinel "github.com/alibaba/sentinel-golang/api"
 	sbase "github.com/alibaba/sentinel-golang/core/base"
@@ -241,6 +244,16 @@ func closureCases() []shapeCase {
 		{"Hotspot/SentinelGo", sentinelHotClosure(resHotspotKnown, hotKnown)},
 		{"Do/Sluice", sluiceDoClosure(eng, resFlow)},
 		{"Do/SentinelGo", sentinelDoClosure(resFlow)},
+		// The same rules in an engine on a 1 ms coarse clock
+		// (sluice.WithCoarseClock): no clock read on the path, but where
+		// a rule needs precise time (System: an AvgRT rule).
+		{"NoRule/SluiceCoarse", sluiceClosure(coarseEng, resNoRule)},
+		{"Flow/SluiceCoarse", sluiceClosure(coarseEng, resFlow)},
+		{"FlowIsolation/SluiceCoarse", sluiceClosure(coarseEng, resFlowIsolation)},
+		{"Breaker/SluiceCoarse", sluiceClosure(coarseEng, resBreaker)},
+		{"System/SluiceCoarse", sluiceInboundClosure(coarseEng, resSystem)},
+		{"Hotspot/SluiceCoarse", sluiceHotClosure(coarseEng, resHotspotKnown, hotKnown)},
+		{"Do/SluiceCoarse", sluiceDoClosure(coarseEng, resFlow)},
 	}
 }
 
@@ -345,8 +358,16 @@ func setupCallShape() error {
 			return fmt.Errorf("sentinel: %d flow rules in force on %q, want 1", n, res)
 		}
 	}
+	coarseEng = sluice.New(sluice.WithCoarseClock(time.Millisecond),
+		sluice.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	if err := coarseEng.LoadRules(eng.Rules()); err != nil {
+		return fmt.Errorf("sluice rules on the coarse clock: %w", err)
+	}
 	return nil
 }
+
+// coarseEng has eng's rules, on a 1 ms coarse clock.
+var coarseEng *sluice.Engine
 
 // runDistinct runs call(i) under RunParallel, goroutine i (in the order
 // they start) on resource i.
@@ -427,9 +448,17 @@ func TestCallShapesPass(t *testing.T) {
 			}
 		}
 	}
-	st, ok := eng.Stats(resHotspotKnown)
-	if !ok || len(st.Hotspots) != 1 || st.Hotspots[0].Tracked == 0 {
-		t.Fatalf("Sluice: hotspot rule on %q not tracking the value: %+v", resHotspotKnown, st)
+	for _, e := range []*sluice.Engine{eng, coarseEng} {
+		st, ok := e.Stats(resHotspotKnown)
+		if !ok || len(st.Hotspots) != 1 || st.Hotspots[0].Tracked == 0 {
+			t.Fatalf("Sluice: hotspot rule on %q not tracking the value: %+v", resHotspotKnown, st)
+		}
+		if st, _ := e.Stats(resFlow); len(st.CircuitBreakers) != 0 || st.PassQPS == 0 {
+			t.Fatalf("Sluice: %q not counted: %+v", resFlow, st)
+		}
+	}
+	if got, want := len(coarseEng.Rules().Flow), len(eng.Rules().Flow); got != want {
+		t.Fatalf("coarse engine: %d flow rules, want %d", got, want)
 	}
 	if sys := eng.SystemStats(); sys.PassQPS == 0 {
 		t.Fatalf("Sluice: inbound entries not counted: %+v", sys)
