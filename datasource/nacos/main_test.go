@@ -16,6 +16,7 @@ import (
 	"github.com/sluice-go/sluice/datasource/datasourcetest"
 
 	"github.com/sluice-go/sluice/datasource/nacos"
+	"github.com/sluice-go/sluice/datasource/nacos/internal/sdkquiet"
 	"github.com/sluice-go/sluice/datasource/nacos/nacostest"
 )
 
@@ -37,6 +38,18 @@ func TestMain(m *testing.M) {
 	// SDK's CloseClient is not safe while other SDK clients are busy
 	// (common/remote/rpc/rpc_client.go, RpcClient.Shutdown deletes from the
 	// package-level clientMap without cMux), so no test closes its client.
+	// A client no test uses is still busy if its SDK listen cache holds a
+	// config, which it can after the Watch cancelled it (a listen round in
+	// progress writes the config back): its listen rounds then read
+	// clientMap, during this loop and even after its own Close. So every
+	// client's cache is emptied first, and its listen loop let go idle (see
+	// internal/sdkquiet, and nacostest's TestCancelMidRound).
+	for _, c := range clients {
+		if err := sdkquiet.Quiesce(c.SDK(), 30*time.Second); err != nil {
+			println("quiesce:", err.Error())
+			code = 1
+		}
+	}
 	for _, c := range clients {
 		if err := c.Close(); err != nil {
 			println("close:", err.Error())

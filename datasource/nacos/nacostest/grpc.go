@@ -114,6 +114,12 @@ func (s *Server) handle(conn string, p *nacosgrpc.Payload) rpc_response.IRespons
 			return &rpc_response.ConfigQueryResponse{Response: fail(rid, codeFail, err.Error())}
 		}
 		s.mu.Lock()
+		hook := s.onQuery
+		s.mu.Unlock()
+		if hook != nil {
+			hook()
+		}
+		s.mu.Lock()
 		e, found := s.store[k]
 		s.mu.Unlock()
 		if !found {

@@ -47,6 +47,7 @@ type Server struct {
 	pushes    int                       // pushes sent
 	dropped   int                       // pushes dropped
 	listens   int                       // ConfigBatchListenRequests served
+	onQuery   func()                    // called before each ConfigQueryRequest is answered (tests: export_test.go)
 	running   bool
 	closed    bool
 	httpPort  int

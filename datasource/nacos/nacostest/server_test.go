@@ -22,6 +22,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/sluice-go/sluice/datasource/nacos/internal/sdkquiet"
 	"github.com/sluice-go/sluice/datasource/nacos/nacostest"
 )
 
@@ -49,7 +50,18 @@ func TestMain(m *testing.M) {
 	// The SDK clients are closed here, one after another, once no test
 	// uses them: CloseClient is not safe while other SDK clients are busy
 	// (common/remote/rpc/rpc_client.go, RpcClient.Shutdown deletes from the
-	// package-level clientMap without cMux).
+	// package-level clientMap without cMux). A client no test uses is still
+	// busy if its listen cache holds a config, which it can after every
+	// CancelListenConfig: its listen rounds then read clientMap, during
+	// this loop and even after its own CloseClient. So every client's
+	// cache is emptied first, and its listen loop let go idle (see
+	// internal/sdkquiet and TestCancelMidRound).
+	for _, c := range sdkClients {
+		if err := sdkquiet.Quiesce(c, 30*time.Second); err != nil {
+			println("quiesce:", err.Error())
+			code = 1
+		}
+	}
 	for _, c := range sdkClients {
 		c.CloseClient()
 	}
@@ -263,6 +275,63 @@ func TestSDKListenSeesChangeBeforeRegistration(t *testing.T) {
 	latest := listen(t, c, "early", "G")
 	// The first listen round reports the md5 mismatch; no push needed.
 	eventually(t, "v1 seen", func() bool { s, _ := latest(); return s == "v1" })
+}
+
+// TestCancelMidRound shows why TestMain quiesces the SDK clients before it
+// closes them: a config cancelled while a listen round of the SDK is in
+// progress is written back into the SDK's listen cache by that round
+// (clients/config_client/config_client.go, refreshContentAndCheck ->
+// executeListener), so the client keeps listening to it, and its listen
+// rounds keep reading the SDK's package-level clientMap, which CloseClient
+// writes without a lock. The server holds the round's ConfigQueryRequest
+// until the config is cancelled; sdkquiet.Quiesce empties the cache for good.
+func TestCancelMidRound(t *testing.T) {
+	t.Parallel()
+	srv := newServer(t)
+	c := newSDK(t, srv, "")
+	require.NoError(t, srv.Publish("midround", "G", "v1"))
+	queried, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	srv.OnQuery(func() { once.Do(func() { close(queried); <-release }) })
+	seen := make(chan string, 1)
+	p := vo.ConfigParam{DataId: "midround", Group: "G", OnChange: func(_, _, _, data string) {
+		select {
+		case seen <- data:
+		default:
+		}
+	}}
+	require.NoError(t, c.ListenConfig(p))
+	listening := func() int {
+		n, err := sdkquiet.Listening(c)
+		require.NoError(t, err)
+		return n
+	}
+	assert.Equal(t, 1, listening())
+
+	// A listen round (started now, not at the SDK's 5 s tick) finds the
+	// md5 changed and asks for the content; while the server holds that
+	// request, the config is cancelled.
+	require.NoError(t, sdkquiet.Wake(c, 15*time.Second))
+	select {
+	case <-queried:
+	case <-time.After(15 * time.Second):
+		t.Fatal("no listen round asked for the content")
+	}
+	require.NoError(t, c.CancelListenConfig(vo.ConfigParam{DataId: "midround", Group: "G"}))
+	assert.Equal(t, 0, listening(), "cancelled")
+	close(release)
+	select {
+	case got := <-seen:
+		assert.Equal(t, "v1", got)
+	case <-time.After(15 * time.Second):
+		t.Fatal("the listener was not called")
+	}
+	// executeListener stores the entry before it starts the listener's
+	// goroutine: the cancelled config is back.
+	assert.Equal(t, 1, listening(), "the round wrote the cancelled config back")
+
+	require.NoError(t, sdkquiet.Quiesce(c, 30*time.Second))
+	assert.Equal(t, 0, listening(), "quiesced")
 }
 
 func TestDropNextPush(t *testing.T) {
