@@ -15,13 +15,14 @@ package sluicegin
 
 import (
 	"errors"
-	"github.com/sluice-go/sluice/adapters/internal/contain"
 	"net/http"
 
 	"github.com/gin-gonic/gin"
 
 	"github.com/sluice-go/sluice"
+	"github.com/sluice-go/sluice/adapters/internal/contain"
 	"github.com/sluice-go/sluice/adapters/internal/httpguard"
+	"github.com/sluice-go/sluice/adapters/internal/names"
 )
 
 // UnmatchedRoute stands for the route pattern in the resource name of a
@@ -47,7 +48,7 @@ type config struct {
 // attachment is one keyed value to attach to every entry; value reports
 // false for no attachment.
 type attachment struct {
-	key   string
+	key   any // boxed once, here, not at each request
 	value func(*gin.Context) (any, bool)
 }
 
@@ -78,6 +79,12 @@ func WithResourceExtractor(f func(*gin.Context) string) Option {
 // WithArgs gives each entry the arguments f returns, which hotspot rules
 // limit on by position (ParamIndex); see sluice.WithArgs. A later WithArgs
 // replaces an earlier one; a nil f gives no arguments (the default).
+//
+// What f allocates is the request's cost: a slice it builds per request
+// (such as []any{c.Param("id")}) is one allocation, and each value boxed
+// into it that is not a constant or already an interface another; the
+// middleware adds none for up to two arguments (more are copied once, as
+// sluice.WithArgs does).
 func WithArgs(f func(*gin.Context) []any) Option { return func(c *config) { c.args = f } }
 
 // WithAttachment attaches to each entry, under key, the value f returns
@@ -85,7 +92,9 @@ func WithArgs(f func(*gin.Context) []any) Option { return func(c *config) { c.ar
 // sluice.WithAttachment. A nil value from f attaches nothing, so the
 // request is not limited by those rules. It may be given several times,
 // with different keys; for equal keys, the last one given that attaches a
-// value wins. A nil f is ignored.
+// value wins. A nil f is ignored. A value f boxes per request (a string it
+// builds or reads from the request, say) is an allocation; the middleware
+// adds none.
 func WithAttachment(key string, f func(*gin.Context) any) Option {
 	return func(c *config) {
 		if f == nil {
@@ -102,7 +111,9 @@ func WithAttachment(key string, f func(*gin.Context) any) Option {
 // given, such as "X-User-ID"), the request's value of that header as a
 // string (c.GetHeader(header)). A request without the header, or with an
 // empty value, gets no attachment, and so is not limited by hotspot rules
-// on it.
+// on it. A request with the header costs one small allocation: its value
+// boxed as the attachment (hotspot rules keep the values they count as
+// keys, so the box cannot live on the stack).
 func WithHeaderAttachment(header string) Option {
 	return func(c *config) {
 		c.attachments = append(c.attachments, attachment{key: header, value: func(gc *gin.Context) (any, bool) {
@@ -115,7 +126,9 @@ func WithHeaderAttachment(header string) Option {
 // WithParamAttachment attaches to each entry, under the key param, the
 // request's path parameter of that name as a string (c.Param(param), such
 // as "42" for param "id" on the route "/users/:id"). A request whose route
-// has no such parameter, or whose value is empty, gets no attachment.
+// has no such parameter, or whose value is empty, gets no attachment. A
+// request with the parameter costs one small allocation, its value boxed,
+// as for WithHeaderAttachment.
 func WithParamAttachment(param string) Option {
 	return func(c *config) {
 		c.attachments = append(c.attachments, attachment{key: param, value: func(gc *gin.Context) (any, bool) {
@@ -182,6 +195,12 @@ func statusFails(isFailure func(int) bool, p sluice.Permit, status int) bool {
 // http.ErrAbortHandler, a client that went away), the entry exits, and the
 // panic goes on up to gin.Recovery (or net/http). A panic in the
 // WithStatusIsFailure function is contained (see there).
+//
+// A request costs no allocation beyond gin's, the later handlers' and the
+// engine's (which allocates nothing for an entry), except what
+// WithHeaderAttachment and WithParamAttachment say, and what WithArgs,
+// WithAttachment and WithResourceExtractor functions allocate. The default
+// names are built once per method and route.
 func Middleware(opts ...Option) gin.HandlerFunc {
 	cfg := config{}
 	for _, o := range opts {
@@ -203,16 +222,16 @@ func Middleware(opts ...Option) gin.HandlerFunc {
 	}
 	eng, name, isFailure, fallback := cfg.engine, cfg.resource, cfg.isFailure, cfg.fallback
 	skip, args, attachments := cfg.skip, cfg.args, cfg.attachments
-	inboundOnly := []sluice.EntryOption{sluice.WithTrafficType(sluice.Inbound)} // read only: shared by every request
-
 	return func(c *gin.Context) {
 		if skip != nil && skip(c) {
 			return // gin runs the later handlers
 		}
-		entryOpts := inboundOnly
+		// The options go into an array on the stack, which Entry does
+		// not keep: nothing allocates for up to three options besides
+		// the traffic type (arguments and attachments).
+		var buf [4]sluice.EntryOption
+		entryOpts := append(buf[:0], sluice.WithTrafficType(sluice.Inbound))
 		if args != nil || len(attachments) > 0 {
-			entryOpts = make([]sluice.EntryOption, 1, 2+len(attachments))
-			entryOpts[0] = inboundOnly[0]
 			if args != nil {
 				entryOpts = append(entryOpts, sluice.WithArgs(args(c)...))
 			}
@@ -225,11 +244,7 @@ func Middleware(opts ...Option) gin.HandlerFunc {
 		resource := name(c)
 		p, err := eng.Entry(c.Request.Context(), resource, entryOpts...)
 		if err != nil {
-			var be *sluice.BlockError
-			if !errors.As(err, &be) { // Entry returns only *BlockError; just in case
-				be = &sluice.BlockError{Resource: resource, Reason: "entry refused", Cause: err}
-			}
-			fallback(c, be)
+			fallback(c, blockError(err, resource))
 			if !c.IsAborted() {
 				c.Abort()
 			}
@@ -243,19 +258,38 @@ func Middleware(opts ...Option) gin.HandlerFunc {
 			if len(c.Errors) > 0 {
 				p.SetError(c.Errors.Last())
 			} else {
-				p.SetError(httpguard.StatusError(status))
+				p.SetError(httpguard.StatusErr(status))
 			}
 		}
 	}
 }
 
+// blockError returns Entry's error as the *sluice.BlockError it is.
+func blockError(err error, resource string) *sluice.BlockError {
+	if be, ok := err.(*sluice.BlockError); ok { // errors.As would move be to the heap
+		return be
+	}
+	var be *sluice.BlockError
+	if errors.As(err, &be) { // Entry returns only *BlockError; just in case
+		return be
+	}
+	return &sluice.BlockError{Resource: resource, Reason: "entry refused", Cause: err}
+}
+
+// routeNames caches the default names. Its pairs are bounded: a method
+// and a route registered with gin, or a known method (or "OTHER") and
+// UnmatchedRoute.
+var routeNames names.Cache
+
 // routeName is the default resource name.
 func routeName(c *gin.Context) string {
 	if route := c.FullPath(); route != "" {
-		return c.Request.Method + " " + route
+		return routeNames.Get(c.Request.Method, route, joinName)
 	}
-	return httpguard.KnownMethod(c.Request.Method) + " " + UnmatchedRoute
+	return routeNames.Get(httpguard.KnownMethod(c.Request.Method), UnmatchedRoute, joinName)
 }
+
+func joinName(method, route string) string { return method + " " + route }
 
 // tooManyRequests is the default answer to a blocked request.
 func tooManyRequests(c *gin.Context, err *sluice.BlockError) {

@@ -23,8 +23,7 @@ package sluicegrpc
 import (
 	"context"
 	"errors"
-	"fmt"
-	"github.com/sluice-go/sluice/adapters/internal/contain"
+	"strings"
 	"time"
 
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
@@ -35,14 +34,17 @@ import (
 
 	"github.com/sluice-go/sluice"
 	"github.com/sluice-go/sluice/adapters/internal/blockmsg"
+	"github.com/sluice-go/sluice/adapters/internal/contain"
+	"github.com/sluice-go/sluice/core/base"
 )
 
 // Option configures an interceptor.
 type Option func(*config)
 
 type attachment struct {
-	key      string
-	metadata bool // the value is the first metadata value under key
+	key      any    // boxed once, here, not at each call
+	mdKey    string // for a metadata attachment: the key in lower case, as metadata holds it
+	metadata bool   // the value is the first metadata value under mdKey
 	value    func(ctx context.Context, fullMethod string, req any) any
 }
 
@@ -105,6 +107,12 @@ func WithResourceExtractor(f func(ctx context.Context, fullMethod string) string
 // WithArgs gives each entry arguments that hotspot rules can limit on by
 // position (ParamIndex). req is the request message of a unary call, and nil
 // for a stream. A nil f gives no arguments.
+//
+// What f allocates is the call's cost: a slice it builds per call (such as
+// []any{req.(*pb.GetRequest).GetUserId()}) is one allocation, and each
+// value boxed into it that is not a constant or already an interface
+// another; the interceptor adds none for up to two arguments (more are
+// copied once, as sluice.WithArgs does).
 func WithArgs(f func(ctx context.Context, fullMethod string, req any) []any) Option {
 	return func(c *config) { c.args = f }
 }
@@ -114,14 +122,25 @@ func WithArgs(f func(ctx context.Context, fullMethod string, req any) []any) Opt
 // incoming metadata on the server, the outgoing metadata on the client.
 // Hotspot rules with ParamKey key limit on it; a call without the key gets
 // no attachment, so they do not limit it.
+//
+// A call with the key costs one small allocation for the value boxed as the
+// attachment (hotspot rules keep the values they count as keys, so the box
+// cannot live on the stack), on top of what grpc-go's metadata API costs
+// to read it: on the server, a copy of the key's values
+// (metadata.ValueFromIncomingContext); on the client, a copy of the whole
+// outgoing metadata (metadata.FromOutgoingContext), the only way grpc-go
+// offers to read it.
 func WithMetadataAttachment(key string) Option {
-	return func(c *config) { c.attachments = append(c.attachments, attachment{key: key, metadata: true}) }
+	return func(c *config) {
+		c.attachments = append(c.attachments, attachment{key: key, mdKey: strings.ToLower(key), metadata: true})
+	}
 }
 
 // WithAttachment attaches to each entry, under key, the value f returns
 // for the call, for hotspot rules with ParamKey key. req is the request
 // message of a unary call, and nil for a stream. A nil result attaches
-// nothing.
+// nothing. A value f boxes per call (a string it reads from the request,
+// say) is an allocation; the interceptor adds none.
 func WithAttachment(key string, f func(ctx context.Context, fullMethod string, req any) any) Option {
 	return func(c *config) {
 		if f != nil {
@@ -186,7 +205,7 @@ func BlockStatus(err *sluice.BlockError) error {
 	if err == nil {
 		return nil
 	}
-	code, msg := codes.ResourceExhausted, "sluice: "+blockmsg.BlockedBy(err.Type)
+	code, msg := codes.ResourceExhausted, blockedBy(err.Type)
 	switch {
 	case errors.Is(err.Cause, context.Canceled):
 		code, msg = codes.Canceled, msg+": "+context.Canceled.Error()
@@ -198,11 +217,40 @@ func BlockStatus(err *sluice.BlockError) error {
 	if err.RetryAfter <= 0 {
 		return status.Error(code, msg)
 	}
-	st := status.New(code, fmt.Sprintf("%s (retry after %v)", msg, err.RetryAfter.Round(time.Millisecond)))
+	st := status.New(code, retryMessage(msg, err.RetryAfter))
 	if d, derr := st.WithDetails(&errdetails.RetryInfo{RetryDelay: durationpb.New(err.RetryAfter)}); derr == nil {
 		st = d
 	}
 	return st.Err()
+}
+
+// blockedMsgs holds blockedBy of each known block type, so that refusing
+// a call costs no allocation for its message.
+var blockedMsgs = func() (m [base.BlockTypeCustom + 1]string) {
+	for t := range m {
+		m[t] = "sluice: " + blockmsg.BlockedBy(base.BlockType(t))
+	}
+	return m
+}()
+
+// blockedBy returns the message of a call refused by a rule of type t:
+// "sluice: blocked by a Flow rule".
+func blockedBy(t base.BlockType) string {
+	if int(t) < len(blockedMsgs) {
+		return blockedMsgs[t]
+	}
+	return "sluice: " + blockmsg.BlockedBy(t)
+}
+
+// retryMessage returns msg + " (retry after " + d rounded to the
+// millisecond + ")", built in one allocation: the message string.
+func retryMessage(msg string, d time.Duration) string {
+	var buf [96]byte
+	b := append(buf[:0], msg...)
+	b = append(b, " (retry after "...)
+	b = append(b, d.Round(time.Millisecond).String()...)
+	b = append(b, ')')
+	return string(b)
 }
 
 // entry asks the engine to admit a call. On refusal it returns the error
@@ -212,8 +260,11 @@ func (c *config) entry(ctx context.Context, method string, req any, traffic slui
 	if c.resource != nil {
 		res = c.resource(ctx, method)
 	}
-	opts := make([]sluice.EntryOption, 0, 2+len(c.attachments))
-	opts = append(opts, sluice.WithTrafficType(traffic))
+	// The options go into an array on the stack, which Entry does not
+	// keep: nothing allocates for up to three options besides the
+	// traffic type (arguments and attachments).
+	var buf [4]sluice.EntryOption
+	opts := append(buf[:0], sluice.WithTrafficType(traffic))
 	if c.args != nil {
 		if args := c.args(ctx, method, req); len(args) > 0 {
 			opts = append(opts, sluice.WithArgs(args...))
@@ -222,7 +273,7 @@ func (c *config) entry(ctx context.Context, method string, req any, traffic slui
 	for _, a := range c.attachments {
 		var v any
 		if a.metadata {
-			vs := metadataValues(ctx, a.key, incoming)
+			vs := metadataValues(ctx, a.mdKey, incoming)
 			if len(vs) == 0 {
 				continue
 			}

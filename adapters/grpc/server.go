@@ -16,6 +16,15 @@ import (
 // the handler returns; its error counts as a failure if WithCodeIsFailure
 // says so. A handler that panics is recorded as a failure, its entry exits,
 // and the panic goes on.
+//
+// The interceptors (server and client, unary and stream, except as
+// StreamClientInterceptor says) allocate nothing for a call beyond the
+// handler's or invoker's and the engine's (which allocates nothing for an
+// entry), except what WithMetadataAttachment says and what WithArgs,
+// WithAttachment, WithResourceExtractor and WithBlockFallback functions
+// allocate. A refused call costs its status error, as grpc-go builds it
+// (with its RetryInfo detail when the block has a RetryAfter), and, for
+// such a block, one string: the message, which names the delay.
 func UnaryServerInterceptor(opts ...Option) grpc.UnaryServerInterceptor {
 	c := newConfig(opts)
 	return func(ctx context.Context, req any, info *grpc.UnaryServerInfo, handler grpc.UnaryHandler) (any, error) {

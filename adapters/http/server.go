@@ -5,6 +5,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"sync"
 
 	"github.com/sluice-go/sluice"
 	"github.com/sluice-go/sluice/adapters/internal/httpguard"
@@ -30,6 +31,22 @@ import (
 // a client that went away, is no failure. A panic in the WithStatusIsFailure
 // function is contained: it is logged (to slog.Default()), the status
 // counts as no failure, and the answer the handler wrote goes out.
+//
+// A passed request costs no allocation beyond the handler's and the
+// engine's (which allocates nothing for an entry), except: a request with
+// a WithHeaderAttachment header (see there) or with what WithArgs and
+// WithAttachment functions allocate; and, when the middleware wraps a
+// *http.ServeMux, the mux's own routing allocations for a pattern with
+// wildcards ("/items/{id}"), which the middleware's ServeMux.Handler call
+// makes once more before the mux makes them (ServeMux has no other way to
+// tell the pattern before it runs the handler). Wrapping each route's
+// handler inside the mux instead, mux.Handle("GET /items/{id}",
+// mw(getItem)), reads the pattern the mux has set and routes once.
+//
+// The http.ResponseWriter the handler gets, which records the status, is
+// reused for a later request once the handler has returned (not after a
+// panic or a Hijack): as net/http requires, a handler must not use it after
+// it returns.
 func Middleware(opts ...Option) func(http.Handler) http.Handler {
 	c := newConfig(opts)
 	return func(next http.Handler) http.Handler {
@@ -49,18 +66,27 @@ type handler struct {
 
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c := h.c
+	next := h.next
 	pattern := requestPattern(r)
 	if pattern == "" && h.mux != nil {
-		_, pattern = h.mux.Handler(r)
-		if pattern == r.URL.Path+"/" {
+		var mh http.Handler
+		mh, pattern = h.mux.Handler(r)
+		if isSlashRedirect(pattern, r.URL.Path) {
 			// ServeMux's redirect to the path with a slash, which it
 			// reports as the pattern: a concrete path, not a route.
 			pattern = ""
 		}
+		if pattern == "" && r.RequestURI != "*" {
+			// No route: mh is the mux's 404, 405 or redirect handler,
+			// which ServeMux.ServeHTTP would find again and call with
+			// r as it is (no pattern, no path values). Calling it here
+			// spares routing r twice, which for these answers allocates.
+			next = mh
+		}
 		setRequestPattern(r, pattern)
 	}
 	if c.skips(r) {
-		h.next.ServeHTTP(w, r)
+		next.ServeHTTP(w, r)
 		return
 	}
 	var name string
@@ -80,21 +106,36 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
-	rw := &responseWriter{w: w}
+	rw := writers.Get().(*responseWriter)
+	rw.w = w
 	returned := false
 	defer httpguard.Finish(p, &returned)
-	h.next.ServeHTTP(rw, r)
+	next.ServeHTTP(rw, r)
 	returned = true
-	if !rw.hijacked {
-		status := rw.status
+	status, hijacked := rw.status, rw.hijacked
+	if !hijacked {
+		// The handler is done with rw (net/http's contract); after a
+		// Hijack it may still hold it, with the connection, so it is
+		// left to the garbage collector, as it is after a panic.
+		*rw = responseWriter{}
+		writers.Put(rw)
 		if status == 0 {
 			status = http.StatusOK
 		}
 		if c.statusFails(p, status) {
-			p.SetError(httpguard.StatusError(status))
+			p.SetError(httpguard.StatusErr(status))
 		}
 	}
 }
+
+// isSlashRedirect reports whether pattern is path with a slash added,
+// which ServeMux.Handler reports for its redirect from /tree to /tree/.
+func isSlashRedirect(pattern, path string) bool {
+	return len(pattern) == len(path)+1 && pattern[len(path)] == '/' && pattern[:len(path)] == path
+}
+
+// writers holds the responseWriters of finished requests, for reuse.
+var writers = sync.Pool{New: func() any { return new(responseWriter) }}
 
 // responseWriter records the status a handler sends.
 type responseWriter struct {

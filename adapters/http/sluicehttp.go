@@ -15,11 +15,12 @@ package sluicehttp
 
 import (
 	"errors"
-	"github.com/sluice-go/sluice/adapters/internal/contain"
 	"net/http"
 
 	"github.com/sluice-go/sluice"
+	"github.com/sluice-go/sluice/adapters/internal/contain"
 	"github.com/sluice-go/sluice/adapters/internal/httpguard"
+	"github.com/sluice-go/sluice/adapters/internal/names"
 )
 
 // UnmatchedRoute is the route part of the resource name of a server request
@@ -40,10 +41,11 @@ type config struct {
 	blockFallback   func(http.ResponseWriter, *http.Request, *sluice.BlockError)
 	clientFallback  func(*http.Request, *sluice.BlockError) (*http.Response, error)
 	statusIsFailure func(int) bool
+	names           names.Cache // RoundTripper's default names
 }
 
 type attachment struct {
-	key string
+	key any // boxed once, here, not at each request
 	f   func(*http.Request) any
 }
 
@@ -96,6 +98,12 @@ func WithResourceExtractor(f func(*http.Request) string) Option {
 // rules limit on by position (ParamIndex), as sluice.WithArgs does. A later
 // WithArgs replaces an earlier one; by default, and with a nil f, entries
 // have no arguments.
+//
+// What f allocates is the request's cost: a slice it builds per request
+// (such as []any{r.Header.Get("X-User")}) is one allocation, and each
+// value boxed into it that is not a constant or already an interface
+// another; the middleware adds none for up to two arguments (more are
+// copied once, as sluice.WithArgs does).
 func WithArgs(f func(*http.Request) []any) Option { return func(c *config) { c.args = f } }
 
 // WithAttachment sets f to give each request's entry an attachment under
@@ -103,7 +111,8 @@ func WithArgs(f func(*http.Request) []any) Option { return func(c *config) { c.a
 // sluice.WithAttachment does. It may be given several times, for several
 // keys; a later one with the same key wins. When f returns nil the entry has
 // no attachment under key, and rules on key do not limit the request. A nil
-// f is ignored.
+// f is ignored. A value f boxes per request (a string it builds or reads
+// from the request, say) is an allocation; the middleware adds none.
 func WithAttachment(key string, f func(*http.Request) any) Option {
 	return func(c *config) {
 		if f != nil {
@@ -116,7 +125,9 @@ func WithAttachment(key string, f func(*http.Request) any) Option {
 // under the key header, exactly as given (a hotspot rule with
 // ParamKey: "X-User" limits each distinct r.Header.Get("X-User")). A
 // request without the header, or with an empty value, has no attachment and
-// is not limited by such rules.
+// is not limited by such rules. A request with the header costs one small
+// allocation: its value boxed as the attachment (hotspot rules keep the
+// values they count as keys, so the box cannot live on the stack).
 func WithHeaderAttachment(header string) Option {
 	return WithAttachment(header, func(r *http.Request) any {
 		if v := r.Header.Get(header); v != "" {
@@ -166,8 +177,27 @@ func DefaultResourceName(r *http.Request) string {
 	return serverName(r.Method, requestPattern(r))
 }
 
-// serverName names a server request by its method and route pattern.
+// serverNames caches the names serverName builds. Its pairs are bounded:
+// a known method (or "OTHER") and a pattern registered with a ServeMux.
+var serverNames names.Cache
+
+// serverName names a server request by its method and route pattern. A
+// pattern that names its method, with one space after it, is the name;
+// other names are built once, and then come from serverNames.
 func serverName(method, pattern string) string {
+	for i := 0; i < len(pattern); i++ {
+		if c := pattern[i]; c == '/' || c == ' ' || c == '\t' {
+			if c == ' ' && i > 0 && i+1 < len(pattern) && pattern[i+1] != ' ' && pattern[i+1] != '\t' {
+				return pattern
+			}
+			break
+		}
+	}
+	return serverNames.Get(httpguard.KnownMethod(method), pattern, joinServerName)
+}
+
+// joinServerName builds serverName(method, pattern).
+func joinServerName(method, pattern string) string {
 	if pattern == "" {
 		return httpguard.KnownMethod(method) + " " + UnmatchedRoute
 	}
@@ -194,6 +224,9 @@ func serverName(method, pattern string) string {
 // entryOptions appends the options of r's entry to buf.
 func (c *config) entryOptions(buf []sluice.EntryOption, r *http.Request, t sluice.TrafficType) []sluice.EntryOption {
 	buf = append(buf, sluice.WithTrafficType(t))
+	// Nothing here allocates but what the user's functions do (and
+	// WithArgs for more than two arguments): the options go into buf, an
+	// array on the caller's stack that Entry does not keep.
 	if c.args != nil {
 		buf = append(buf, sluice.WithArgs(c.args(r)...))
 	}
@@ -207,6 +240,9 @@ func (c *config) entryOptions(buf []sluice.EntryOption, r *http.Request, t sluic
 
 // blockError returns err as a *sluice.BlockError.
 func blockError(err error, resource string) *sluice.BlockError {
+	if be, ok := err.(*sluice.BlockError); ok { // what Entry returns; errors.As would move be to the heap
+		return be
+	}
 	var be *sluice.BlockError
 	if errors.As(err, &be) {
 		return be

@@ -64,6 +64,25 @@ func (e StatusError) Error() string {
 	return "sluice: response status " + strconv.Itoa(int(e)) + " " + http.StatusText(int(e))
 }
 
+// statuses holds each status net/http lets a handler send (100 to 999),
+// so that StatusErr can point at one instead of boxing a new value.
+var statuses = func() (s [1000]StatusError) {
+	for i := range s {
+		s[i] = StatusError(i)
+	}
+	return s
+}()
+
+// StatusErr returns the error recorded for a failing status: a
+// StatusError, behind a pointer to a shared value for the statuses
+// net/http allows, so that recording it allocates nothing.
+func StatusErr(status int) error {
+	if status >= 0 && status < len(statuses) {
+		return &statuses[status]
+	}
+	return StatusError(status)
+}
+
 // ErrPanicked is recorded for a handler that panicked.
 var ErrPanicked = errors.New("sluice: handler panicked")
 

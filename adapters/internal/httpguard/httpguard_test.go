@@ -41,3 +41,14 @@ func TestWriteBlockedWithTheLongestRetryAfter(t *testing.T) {
 		t.Fatalf("status %d, Retry-After %q, want 429 and 9223372037", w.Code, w.Header().Get("Retry-After"))
 	}
 }
+
+func TestStatusErr(t *testing.T) {
+	for _, status := range []int{500, 503, 999, 1000, -1} {
+		if got, want := StatusErr(status).Error(), StatusError(status).Error(); got != want {
+			t.Errorf("StatusErr(%d): %q, want %q", status, got, want)
+		}
+	}
+	if n := testing.AllocsPerRun(100, func() { _ = StatusErr(503) }); n != 0 {
+		t.Fatalf("StatusErr(503): %v allocations", n)
+	}
+}
