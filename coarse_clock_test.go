@@ -65,7 +65,10 @@ func TestCoarseClockResolution(t *testing.T) {
 func TestCoarseClockPreciseWhereRulesNeedIt(t *testing.T) {
 	eng, clk := coarseEngine(t, sluice.Rules{
 		Flow: []flow.Rule{{Resource: "throttled", Threshold: 1000, ControlBehavior: flow.Throttling,
-			MaxQueueingTime: time.Second}},
+			MaxQueueingTime: time.Second},
+			// 5 ms: a reading a 1 ms step behind would lose a fifth of it.
+			{Resource: "short-window", Threshold: 1e9, StatInterval: 5 * time.Millisecond},
+			{Resource: "long-window", Threshold: 1e9, StatInterval: 10 * time.Millisecond}},
 		System: []system.Rule{{MetricType: system.AvgRT, TriggerCount: 1e9}},
 	})
 	for _, c := range []struct {
@@ -75,6 +78,8 @@ func TestCoarseClockPreciseWhereRulesNeedIt(t *testing.T) {
 		want time.Duration
 	}{
 		{"Throttling rule", "throttled", nil, 700 * time.Microsecond},
+		{"flow rule with a window under 10 steps", "short-window", nil, 700 * time.Microsecond},
+		{"flow rule with a window of 10 steps", "long-window", nil, 0},
 		{"Inbound entry under an AvgRT system rule", "inbound", []sluice.EntryOption{sluice.WithTrafficType(sluice.Inbound)}, 700 * time.Microsecond},
 		{"Outbound entry, no such rule", "outbound", nil, 0},
 	} {

@@ -193,47 +193,71 @@ func (e *Engine) enter(ctx context.Context, en *entry, name string, opts []Entry
 		b *binding
 		t ticket
 	)
+	returned := false
 	defer func() {
-		if v := recover(); v != nil {
+		if returned {
+			return
+		}
+		// A fault inside Sluice (a panic), or runtime.Goexit in a custom
+		// checker: what the checks took is given back.
+		v := recover()
+		if b != nil {
+			t.rollback(en, b, r)
+		} else {
+			t.inbound.release()
+		}
+		en.res, en.inbound, en.err, passed = nil, false, nil, true
+		if v != nil {
 			e.log.Error("sluice: fault inside Sluice; the entry passes unchecked", "resource", strings.Clone(name), "panic", fmt.Sprint(v))
-			if b != nil {
-				t.rollback(en, b, r)
-			}
-			en.res, en.inbound, en.err, passed = nil, false, nil, true
 		}
 	}()
-	if r = e.lookup(name); r == nil {
-		return e.enterUntracked(en, name)
+	passed = e.admit(ctx, en, name, args, opts, &r, &b, &t)
+	returned = true
+	return passed
+}
+
+// admit runs the checks of enter, which recovers from a fault in them: r,
+// b and t say what was taken, for enter to give back.
+func (e *Engine) admit(ctx context.Context, en *entry, name string, args []any, opts []EntryOption, rp **resource, bp **binding, tp *ticket) bool {
+	r := e.lookup(name)
+	if *rp = r; r == nil {
+		return e.enterUntracked(en, name, &tp.inbound)
 	}
+	t := tp
 	rs := e.rules.Load()
-	if b = r.bound.Load(); b == nil || b.rules != rs {
+	b := r.bound.Load()
+	if b == nil || b.rules != rs {
 		b = e.bind(r, rs)
 	}
+	*bp = b
 	en.coarse = e.coarse != nil && !b.precise && !(en.traffic == Inbound && b.preciseInbound)
 	now := e.entryNow(en.coarse)
 	t.stripe = r.node.Stripe()
-	if blocked := e.check(ctx, en, r, b, now, args, opts, &t); blocked != nil {
+	if en.traffic == Inbound {
+		t.inStripe = e.inbound.node.Stripe() // spread from the start, unlike most resources' nodes
+	}
+	if blocked := e.check(ctx, en, r, b, now, args, opts, t); blocked != nil {
 		t.rollback(en, b, r)
-		e.record(en, r, now, t.stripe, stat.Block)
+		e.record(en, r, now, t, stat.Block)
 		en.err = blocked
 		return false
 	}
 	passedAt := now
 	if t.wait > 0 {
-		if blocked := e.queue(ctx, r, &t); blocked != nil {
+		if blocked := e.queue(ctx, r, t); blocked != nil {
 			t.rollback(en, b, r)
-			e.record(en, r, e.now(), t.stripe, stat.Block)
+			e.record(en, r, e.now(), t, stat.Block)
 			en.err = blocked
 			return false
 		}
 		passedAt = e.now()
 	}
-	e.record(en, r, passedAt, t.stripe, stat.Pass)
+	e.record(en, r, passedAt, t, stat.Pass)
 	en.res, en.bound, en.start = r, b, now
 	en.stripe, en.shared = t.stripe, t.inFlight == inFlightShared
 	if en.traffic == Inbound {
-		e.inbound.enter(passedAt, t.stripe) // last: nothing after it can fail
-		en.inbound, en.inboundSlot = true, t.inbound.slot
+		e.inbound.enter(passedAt, t.inStripe) // last: nothing after it can fail
+		en.inbound, en.inboundSlot, en.inStripe = true, t.inbound.slot, t.inStripe
 	}
 	return true
 }
@@ -256,10 +280,10 @@ func (e *Engine) unnamed() string {
 // record counts a passed or blocked entry in its resource's statistics and
 // a blocked Inbound entry in the inbound ones (a passed one is counted there
 // when it is admitted for good).
-func (e *Engine) record(en *entry, r *resource, now int64, stripe int, ev stat.Event) {
-	r.node.Add(now, stripe, ev, en.batch)
+func (e *Engine) record(en *entry, r *resource, now int64, t *ticket, ev stat.Event) {
+	r.node.Add(now, t.stripe, ev, en.batch)
 	if en.traffic == Inbound && ev == stat.Block {
-		e.inbound.block(now, stripe)
+		e.inbound.block(now, t.inStripe)
 	}
 }
 
@@ -267,22 +291,22 @@ func (e *Engine) record(en *entry, r *resource, now int64, stripe int, ev stat.E
 // which no per-resource rule checks. System rules still check an Inbound
 // one, and the inbound statistics count it: they protect the whole service,
 // whatever its resources.
-func (e *Engine) enterUntracked(en *entry, name string) bool {
+func (e *Engine) enterUntracked(en *entry, name string, h *inboundHold) bool {
 	if en.traffic != Inbound {
 		return true
 	}
 	now := e.now()
 	stripe := e.inbound.node.Stripe()
-	var h inboundHold
-	if blocked := e.checkSystemUntracked(e.rules.Load(), name, now, &h); blocked != nil {
+	if blocked := e.checkSystemUntracked(e.rules.Load(), name, now, h); blocked != nil {
 		e.inbound.block(now, stripe)
 		en.err = blocked
 		return false
 	}
-	en.start, en.stripe = now, stripe
-	e.inbound.hold(&h, stripe)
+	en.start, en.inStripe = now, stripe
+	e.inbound.hold(h, stripe)
 	e.inbound.enter(now, stripe)
 	en.inbound, en.inboundSlot = true, h.slot
+	*h = inboundHold{} // the entry's now
 	return true
 }
 
@@ -290,6 +314,7 @@ func (e *Engine) enterUntracked(en *entry, name string) bool {
 // check blocks it, with the probe and hotspot tokens it keeps in its entry.
 type ticket struct {
 	stripe   int      // the node stripe the entry records into
+	inStripe int      // the inbound statistics' stripe an Inbound entry records into
 	inFlight inFlight // how the entry is counted in flight, if yet
 	nflow    int      // flow reservations taken, in b.flow order
 	res      [2]flow.Reservation
@@ -405,7 +430,7 @@ func (e *Engine) check(ctx context.Context, en *entry, r *resource, b *binding, 
 		t.inFlight = inFlightStripe
 	}
 	if en.traffic == Inbound {
-		e.inbound.hold(&t.inbound, t.stripe)
+		e.inbound.hold(&t.inbound, t.inStripe)
 	}
 	return nil
 }

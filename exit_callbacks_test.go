@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -135,6 +136,68 @@ func TestGoexitInClassifierReleasesEverything(t *testing.T) {
 	}()
 	wg.Wait()
 	assertReleased(t, eng, "after a classifier that called runtime.Goexit")
+}
+
+// A custom checker that ends the goroutine (runtime.Goexit) leaves nothing
+// the entry's checks took held: the isolation and system slots, the
+// hotspot token and the half-open probe are given back.
+func TestGoexitInCheckerReleasesEverything(t *testing.T) {
+	var quit atomic.Bool
+	eng, clk := newEngine(t, sluice.WithChecker(sluice.CheckerFunc(func(context.Context, sluice.EntryInfo) error {
+		if quit.Load() {
+			runtime.Goexit()
+		}
+		return nil
+	})))
+	mustLoad(t, eng, exitOneRules())
+	// Open the breaker, then let it half-open: the next entry is its probe.
+	p, err := eng.Entry(context.Background(), "r", exitOneOpts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetError(errors.New("fails"))
+	p.Exit()
+	clk.Advance(time.Second)
+	quit.Store(true)
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		_, _ = eng.Entry(context.Background(), "r", exitOneOpts...)
+		t.Error("Entry returned though the checker called runtime.Goexit")
+	}()
+	wg.Wait()
+	quit.Store(false)
+	if st, _ := eng.Stats("r"); st.CircuitBreakers[0].State != circuitbreaker.HalfOpen {
+		t.Fatalf("breaker %v, want HalfOpen with its probe slot free", st.CircuitBreakers[0].State)
+	}
+	assertReleased(t, eng, "after a checker that called runtime.Goexit")
+}
+
+// Under GODEBUG=panicnil=1 (the default for a main module declaring go
+// 1.20 or older), a classifier's panic(nil) is recovered as nil, like a
+// runtime.Goexit, but Exit goes on: the entry is finished once all the same.
+func TestPanicNilInClassifierFinishesOnce(t *testing.T) {
+	t.Setenv("GODEBUG", "panicnil=1")
+	eng, _ := newEngine(t, sluice.WithErrorClassifier(func(err error) bool {
+		if errors.Is(err, errClassifierBug) {
+			panic(nil)
+		}
+		return true
+	}))
+	mustLoad(t, eng, exitOneRules())
+	p, err := eng.Entry(context.Background(), "r", exitOneOpts...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p.SetError(errClassifierBug)
+	if v := exitQuietly(p); v != nil {
+		t.Fatalf("Exit panicked: %v", v)
+	}
+	if st, _ := eng.Stats("r"); st.Concurrency != 0 || st.CompleteQPS != 1 {
+		t.Fatalf("after one entry and one Exit: concurrency %d, completed %v; want 0 and 1", st.Concurrency, st.CompleteQPS)
+	}
+	assertReleased(t, eng, "after a classifier that called panic(nil) under panicnil=1")
 }
 
 // A clock that panics when Exit reads it is the user's too: the entry's

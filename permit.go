@@ -53,19 +53,20 @@ var permitPool = sync.Pool{New: func() any { return new(permitState) }}
 // entry is what an admitted entry holds until it exits: what its checks
 // took and what Exit records.
 type entry struct {
-	eng     *Engine
-	res     *resource                   // nil: untracked, nothing to record
-	bound   *binding                    // the rules that admitted the entry
-	probes  slots[circuitbreaker.Probe] // probe tokens from its circuit breakers
-	hot     slots[hotspot.Token]        // tokens from its hotspot rules
-	start   int64
-	batch   int64
-	stripe  int  // the node stripe the entry records into
-	shared  bool // counted in the node's shared in-flight count
-	inbound bool // counted in the engine's inbound statistics
-	coarse  bool // reads the engine's coarse clock (WithCoarseClock)
-	traffic TrafficType
-	err     error // the block error while checking; the work's error after
+	eng      *Engine
+	res      *resource                   // nil: untracked, nothing to record
+	bound    *binding                    // the rules that admitted the entry
+	probes   slots[circuitbreaker.Probe] // probe tokens from its circuit breakers
+	hot      slots[hotspot.Token]        // tokens from its hotspot rules
+	start    int64
+	batch    int64
+	stripe   int  // the node stripe the entry records into
+	inStripe int  // the inbound statistics' stripe, for an Inbound entry
+	shared   bool // counted in the node's shared in-flight count
+	inbound  bool // counted in the engine's inbound statistics
+	coarse   bool // reads the engine's coarse clock (WithCoarseClock)
+	traffic  TrafficType
+	err      error // the block error while checking; the work's error after
 	// inboundSlot says the entry is in flight in the inbound statistics'
 	// exact count (under a Concurrency rule), not in its stripe.
 	inboundSlot bool
@@ -155,8 +156,13 @@ func (p Permit) Exit() {
 	}
 	rt := durationBetween(en.start, now)
 	failed := false
-	if en.err != nil {
-		failed = en.err == errPanicked || en.classify(now, rt)
+	if en.err == errPanicked {
+		failed = true
+	} else if en.err != nil {
+		var finished bool
+		if failed, finished = en.classify(now, rt); finished {
+			return // a classifier's panic(nil) under GODEBUG=panicnil=1: finished, and the storage left alone
+		}
 	}
 	en.finish(now, rt, failed)
 	s.gen.Store(p.gen + genNext)
@@ -167,8 +173,11 @@ func (p Permit) Exit() {
 // The classifier is the user's code: a panic in it is logged and counts as
 // no failure; if it ends the goroutine (runtime.Goexit), the exit is
 // finished here, on the way out, so that nothing stays held (the storage
-// is then left to the garbage collector, never reused).
-func (en *entry) classify(now int64, rt time.Duration) (failed bool) {
+// is then left to the garbage collector, never reused). finished says the
+// exit was finished so: it can return to Exit after all when the
+// classifier called panic(nil) under GODEBUG=panicnil=1, which recover
+// cannot tell from runtime.Goexit.
+func (en *entry) classify(now int64, rt time.Duration) (failed, finished bool) {
 	returned := false
 	defer func() {
 		if returned {
@@ -176,9 +185,10 @@ func (en *entry) classify(now int64, rt time.Duration) (failed bool) {
 		}
 		v := recover()
 		if v == nil {
-			en.eng.log.Error("sluice: the error classifier called runtime.Goexit; the error counts as no failure",
+			en.eng.log.Error("sluice: the error classifier called runtime.Goexit (or panic(nil) under GODEBUG=panicnil=1); the error counts as no failure",
 				"resource", en.resourceName())
 			en.finish(now, rt, false)
+			failed, finished = false, true
 			return
 		}
 		en.eng.log.Error("sluice: the error classifier panicked; the error counts as no failure",
@@ -186,7 +196,7 @@ func (en *entry) classify(now int64, rt time.Duration) (failed bool) {
 	}()
 	failed = en.eng.isFailure(en.err)
 	returned = true
-	return failed
+	return failed, false
 }
 
 // clockNow reads a clock other than clock.Real() (the user's, which may
@@ -213,7 +223,7 @@ func (en *entry) resourceName() string {
 // releases everything it holds.
 func (en *entry) finish(now int64, rt time.Duration, failed bool) {
 	if en.inbound {
-		en.eng.inbound.leave(now, en.stripe, rt, failed, en.inboundSlot)
+		en.eng.inbound.leave(now, en.inStripe, rt, failed, en.inboundSlot)
 	}
 	if en.res == nil {
 		return

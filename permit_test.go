@@ -32,26 +32,33 @@ func permitEngine(t *testing.T, rules Rules) *Engine {
 
 var errStale = errors.New("stale")
 
-// enterReusing enters res until the entry's storage is stale's, and
-// returns that entry. sync.Pool hands back what the goroutine put last,
-// except that under the race detector it drops some puts at random.
-func enterReusing(t *testing.T, eng *Engine, res string, stale Permit) Permit {
+// enterReusing enters res and exits, and enters again, until the second
+// entry's storage is the first's; it returns the first permit (exited) and
+// the second (live). sync.Pool hands back what was put last on the same
+// processor, but the goroutine may move between the two, and under the
+// race detector the pool drops some puts at random: hence the retries.
+func enterReusing(t *testing.T, eng *Engine, res string) (stale, next Permit) {
 	t.Helper()
 	for range 10_000 {
+		first, err := eng.Entry(context.Background(), res)
+		if err != nil {
+			t.Fatal(err)
+		}
+		first.Exit()
 		p, err := eng.Entry(context.Background(), res)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if p.s == stale.s {
-			if p.gen == stale.gen {
+		if p.s == first.s {
+			if p.gen == first.gen {
 				t.Fatal("storage reused under the same generation")
 			}
-			return p
+			return first, p
 		}
 		p.Exit()
 	}
 	t.Fatal("the storage of an exited permit was never reused")
-	return Permit{}
+	return Permit{}, Permit{}
 }
 
 func TestStalePermitLeavesTheStorageNextEntryAlone(t *testing.T) {
@@ -61,13 +68,8 @@ func TestStalePermitLeavesTheStorageNextEntryAlone(t *testing.T) {
 			Threshold: 1, MinRequestAmount: 1, RetryTimeout: time.Hour}},
 	})
 	ctx := context.Background()
-	first, err := eng.Entry(ctx, "r")
-	if err != nil {
-		t.Fatal(err)
-	}
-	stale := first // a copy taken before Exit, as a deferred Exit holds one
-	first.Exit()
-	next := enterReusing(t, eng, "r", stale)
+	first, next := enterReusing(t, eng, "r")
+	stale := first // a copy, as a deferred Exit holds one
 
 	// Every method of the old permit and its copy, after the reuse.
 	for _, old := range []Permit{first, stale} {

@@ -35,5 +35,11 @@ func (c *recentResources) get(name string) *resource {
 	return nil
 }
 
-// put remembers r for the string name.
-func (c *recentResources) put(name string, r *resource) { c.slot(name).Store(r) }
+// put remembers r for the string name. A slot that holds r already is
+// not written: names that share a slot, or a name built afresh for every
+// entry, would otherwise write to a shared cache line on every call.
+func (c *recentResources) put(name string, r *resource) {
+	if s := c.slot(name); s.Load() != r {
+		s.Store(r)
+	}
+}

@@ -293,22 +293,35 @@ type binding struct {
 
 	// precise says an entry reads the precise clock under WithCoarseClock:
 	// a rule of the binding decides on fine time (Throttling spacing, a
-	// slow-call breaker's MaxAllowedRT); preciseInbound says so for an
-	// Inbound entry (an AvgRT or BBR system rule).
+	// slow-call breaker's MaxAllowedRT, a window or bucket not much longer
+	// than the coarse clock's step); preciseInbound says so for an Inbound
+	// entry (an AvgRT or BBR system rule).
 	precise, preciseInbound bool
 }
 
-// needsPreciseTime works out b.precise and b.preciseInbound.
-func (b *binding) needsPreciseTime() {
+// coarseSteps is how many steps of the coarse clock a rule's window must
+// span for entries to read the coarse clock: a window only a few steps
+// long would lose whole windows of permits to a reading a step behind.
+const coarseSteps = 10
+
+// needsPreciseTime works out b.precise and b.preciseInbound for an engine
+// whose coarse clock steps every step (0: no coarse clock).
+func (b *binding) needsPreciseTime(step time.Duration) {
+	if step <= 0 {
+		return
+	}
+	short := func(d time.Duration) bool { return d < coarseSteps*step }
 	for _, f := range b.flow {
-		b.precise = b.precise || f.c.Rule().ControlBehavior == flow.Throttling
+		r := f.c.Rule()
+		b.precise = b.precise || r.ControlBehavior == flow.Throttling || short(r.Interval())
 	}
 	for _, h := range b.hotspots {
 		r := h.l.Rule()
-		b.precise = b.precise || r.MetricType == hotspot.QPS && r.ControlBehavior == hotspot.Throttling
+		b.precise = b.precise || r.MetricType == hotspot.QPS && (r.ControlBehavior == hotspot.Throttling || short(r.Window()))
 	}
 	for _, c := range b.breakers {
-		b.precise = b.precise || c.b.Rule().Strategy == circuitbreaker.SlowRequestRatio
+		r := c.b.Rule()
+		b.precise = b.precise || r.Strategy == circuitbreaker.SlowRequestRatio || short(r.Interval())
 	}
 	for _, s := range b.system {
 		b.preciseInbound = b.preciseInbound || s.rule.MetricType == system.AvgRT || s.rule.Strategy == system.BBR
@@ -389,7 +402,9 @@ func (e *Engine) bind(r *resource, rs *ruleSet) *binding {
 			probing: &BlockError{Resource: r.name, Type: BlockTypeCircuitBreaker, Rule: br.Rule(),
 				Reason: fmt.Sprintf("circuit half-open, probes in flight (%v)", br.Rule().Strategy)}})
 	}
-	b.needsPreciseTime()
+	if e.coarse != nil {
+		b.needsPreciseTime(e.coarse.Resolution())
+	}
 	r.bound.Store(b)
 	return b
 }

@@ -3,11 +3,14 @@ package sluicegrpc_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
+	"log/slog"
 	"runtime"
 	"testing"
 	"time"
 
+	"go.uber.org/goleak"
 	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -289,5 +292,37 @@ func TestStreamClientInterceptorAllocations(t *testing.T) {
 			adaptertest.WantExtraAllocs(t, extra, baseline,
 				open(func() (grpc.ClientStream, error) { return icpt(ctx, desc, nil, tc.method, streamer) }))
 		})
+	}
+}
+
+// TestStreamClientWatcherEndsForAnUntrackedEntry: a stream whose entry
+// passed unchecked (a resource past the engine's bound: the zero Permit)
+// still stops its context watcher when it ends, on a context that stays
+// live.
+func TestStreamClientWatcherEndsForAnUntrackedEntry(t *testing.T) {
+	before := goleak.IgnoreCurrent()
+	eng := sluice.New(sluice.WithMaxResources(1), sluice.WithLogger(slog.New(slog.NewTextHandler(io.Discard, nil))))
+	defer eng.Close()
+	if p, err := eng.Entry(context.Background(), "the one tracked"); err == nil {
+		p.Exit()
+	}
+	var cs grpc.ClientStream = clientStream{}
+	streamer := func(context.Context, *grpc.StreamDesc, *grpc.ClientConn, string, ...grpc.CallOption) (grpc.ClientStream, error) {
+		return cs, nil
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	icpt := sluicegrpc.StreamClientInterceptor(sluicegrpc.WithEngine(eng))
+	for i := range 50 {
+		s, err := icpt(ctx, &grpc.StreamDesc{ServerStreams: true}, nil, fmt.Sprintf("/untracked/%d", i), streamer)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := s.RecvMsg(nil); err != io.EOF {
+			t.Fatal(err)
+		}
+	}
+	if err := goleak.Find(before); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -111,7 +111,8 @@ type clientStream struct {
 	serverStreams bool
 
 	mu     sync.Mutex
-	p      sluice.Permit // the zero Permit once exited
+	p      sluice.Permit
+	ended  bool          // the entry has exited (p may be the zero Permit from the start)
 	exited chan struct{} // closed on exit; nil when no watcher runs
 }
 
@@ -132,11 +133,11 @@ func (s *clientStream) watch(ctx context.Context, done <-chan struct{}) {
 func (s *clientStream) exit(err error) {
 	s.mu.Lock()
 	p := s.p
-	if p == (sluice.Permit{}) {
+	if s.ended {
 		s.mu.Unlock()
 		return
 	}
-	s.p = sluice.Permit{}
+	s.p, s.ended = sluice.Permit{}, true
 	if s.exited != nil {
 		close(s.exited)
 	}

@@ -58,26 +58,36 @@ func (c *Coarse) Resolution() time.Duration { return c.resolution }
 // Nanos returns the latest reading, in nanoseconds since the Unix epoch like
 // Clock.Nanos.
 func (c *Coarse) Nanos() int64 {
-	if c.state.Load() == coarseRunning {
+	switch c.state.Load() {
+	case coarseRunning:
 		if !c.used.Load() { // one write per tick, not per read
 			c.used.Store(true)
 		}
 		return c.now.Load()
+	case coarseClosed:
+		return c.base.Nanos()
 	}
 	return c.start()
 }
 
-// start reads the base clock and, unless c is closed, starts the goroutine.
+// start reads the base clock and, unless c is closed, starts the goroutine
+// (or finds that another caller has). The reading it returns is also
+// made the coarse one, if it is later: a caller that read the base clock
+// after the caller that started the goroutine must not see the coarse
+// reading, behind its own, next.
 func (c *Coarse) start() int64 {
 	n := c.base.Nanos()
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.state.Load() == coarseIdle {
+	switch c.state.Load() {
+	case coarseIdle:
 		c.advance(n)
 		c.used.Store(true)
 		c.state.Store(coarseRunning)
 		c.stopped.Add(1)
 		go c.run()
+	case coarseRunning:
+		c.advance(n)
 	}
 	return n
 }
@@ -94,22 +104,25 @@ func (c *Coarse) advance(n int64) {
 
 func (c *Coarse) run() {
 	defer c.stopped.Done()
-	defer func() {
-		if recover() != nil { // the base clock panicked: read it directly from now on
-			c.mu.Lock()
-			c.state.Store(coarseClosed)
-			c.mu.Unlock()
-		}
-	}()
 	tick, stopTick := c.ticker()
-	defer stopTick()
+	defer func() {
+		defer func() { _ = recover() }() // a user clock's Timer.Stop: nothing to undo
+		stopTick()
+	}()
 	for idle := 0; ; {
 		select {
 		case <-c.stop:
 			return
 		case <-tick():
 		}
-		c.advance(c.base.Nanos())
+		n, ok := c.read()
+		if !ok { // the base clock panicked: read it directly from now on
+			c.mu.Lock()
+			c.state.Store(coarseClosed)
+			c.mu.Unlock()
+			return
+		}
+		c.advance(n)
 		if c.used.Swap(false) {
 			idle = 0
 			continue
@@ -126,6 +139,17 @@ func (c *Coarse) run() {
 		c.mu.Unlock()
 		idle = 0
 	}
+}
+
+// read reads the base clock for the goroutine, reporting false if it
+// panicked.
+func (c *Coarse) read() (n int64, ok bool) {
+	defer func() {
+		if recover() != nil {
+			n, ok = 0, false
+		}
+	}()
+	return c.base.Nanos(), true
 }
 
 // ticker returns a channel source firing every resolution: a time.Ticker

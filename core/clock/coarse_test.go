@@ -202,3 +202,46 @@ func TestCoarseRealClock(t *testing.T) {
 	}
 	t.Logf("worst lag over 200 readings: %v", worst)
 }
+
+// scripted is a base clock whose readings the test hands out, one per call
+// on the reads channel; a reading taken from script waits for gate first.
+type scripted struct {
+	*clock.Manual
+	reads chan int64
+	gate  chan struct{}
+}
+
+func (s scripted) Nanos() int64 {
+	n := <-s.reads
+	if n < 0 { // a read held at the gate
+		<-s.gate
+		return -n
+	}
+	return n
+}
+
+// TestCoarseStartNeverGoesBackForALateStarter: two readers start an idle
+// clock at once; the one that read the base clock later but took the lock
+// second must not read the earlier starter's value next.
+func TestCoarseStartNeverGoesBackForALateStarter(t *testing.T) {
+	defer goleak.VerifyNone(t)
+	base := scripted{Manual: clock.NewManual(t0), reads: make(chan int64), gate: make(chan struct{})}
+	c := clock.NewCoarse(base, time.Millisecond)
+	defer c.Close()
+	late := make(chan int64)
+	go func() { late <- c.Nanos() }()
+	base.reads <- -200 // the late starter reads 200, then waits before the lock
+	if got := func() int64 {
+		go func() { base.reads <- 100 }()
+		return c.Nanos() // reads 100, starts the goroutine
+	}(); got != 100 {
+		t.Fatalf("first starter read %d, want 100", got)
+	}
+	close(base.gate)
+	if got := <-late; got != 200 {
+		t.Fatalf("late starter read %d, want 200", got)
+	}
+	if got := c.Nanos(); got < 200 {
+		t.Fatalf("the reading after 200 is %d: it went back", got)
+	}
+}
