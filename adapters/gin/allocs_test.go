@@ -14,7 +14,6 @@ import (
 	"github.com/sluice-go/sluice"
 	sluicegin "github.com/sluice-go/sluice/adapters/gin"
 	"github.com/sluice-go/sluice/adapters/internal/adaptertest"
-	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/hotspot"
 )
 
@@ -31,17 +30,8 @@ var (
 
 func TestMiddlewareAllocatesNothing(t *testing.T) {
 	eng, _ := newEngine(t)
-	var rules sluice.Rules
-	for _, res := range []string{"GET /orders", "GET /users/:id", "GET (unmatched)", "OTHER (unmatched)", "GET /failing", "named", "GET /hot"} {
-		rules.Flow = append(rules.Flow, flow.Rule{Resource: res, Threshold: 1e12})
-	}
-	rules.Flow = append(rules.Flow, flow.Rule{Resource: "GET /blocked", Threshold: 0})
-	rules.Hotspot = []hotspot.Rule{
-		{Resource: "GET /hot", ParamIndex: 0, Threshold: 1e12, Duration: time.Second},
-		{Resource: "GET /hot", ParamKey: "tenant", Threshold: 1e12, Duration: time.Second},
-		{Resource: "GET /hot", ParamKey: "X-User", Threshold: 1e12, Duration: time.Second},
-		{Resource: "GET /users/:id", ParamKey: "id", Threshold: 1e12, Duration: time.Second},
-	}
+	rules := adaptertest.AllocRules("GET /orders", "GET /users/:id", "GET (unmatched)", "OTHER (unmatched)", "GET /failing", "named", "GET /hot")
+	rules.Hotspot = append(rules.Hotspot, hotspot.Rule{Resource: "GET /users/:id", ParamKey: "id", Threshold: 1e12, Duration: time.Second})
 	mustLoad(t, eng, rules)
 
 	// The middleware's answer to a blocked request, written by a handler:

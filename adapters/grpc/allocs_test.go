@@ -139,6 +139,22 @@ func metadataAllocs(ctx context.Context, key string, incoming bool) float64 {
 	})
 }
 
+// caseContext returns ctx with tc's metadata, incoming or outgoing, and
+// the allocations the adapter may add to the bare call's: tc.extra, and
+// what grpc-go's metadata functions allocate to read the value.
+func caseContext(ctx context.Context, tc optionCase, incoming bool) (context.Context, float64) {
+	extra := tc.extra
+	if tc.md != nil {
+		if incoming {
+			ctx = metadata.NewIncomingContext(ctx, tc.md)
+		} else {
+			ctx = metadata.NewOutgoingContext(ctx, tc.md)
+		}
+		extra += metadataAllocs(ctx, "x-user", incoming)
+	}
+	return ctx, extra
+}
+
 func TestUnaryServerInterceptorAllocatesNothing(t *testing.T) {
 	eng := allocEngine(t)
 	var req, resp any = "request", "response"
@@ -150,12 +166,7 @@ func TestUnaryServerInterceptorAllocatesNothing(t *testing.T) {
 	blocked := blockedStatus(t, eng)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			extra := tc.extra
-			if tc.md != nil {
-				ctx = metadata.NewIncomingContext(ctx, tc.md)
-				extra += metadataAllocs(ctx, "x-user", true)
-			}
+			ctx, extra := caseContext(context.Background(), tc, true)
 			h := handler
 			switch tc.method {
 			case failing:
@@ -187,12 +198,7 @@ func TestStreamServerInterceptorAllocatesNothing(t *testing.T) {
 	blocked := blockedStatus(t, eng)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			extra := tc.extra
-			if tc.md != nil {
-				ctx = metadata.NewIncomingContext(ctx, tc.md)
-				extra += metadataAllocs(ctx, "x-user", true)
-			}
+			ctx, extra := caseContext(context.Background(), tc, true)
 			h := handler
 			if tc.method == refused {
 				h = func(any, grpc.ServerStream) error { return blocked() }
@@ -215,12 +221,7 @@ func TestUnaryClientInterceptorAllocatesNothing(t *testing.T) {
 	blocked := blockedStatus(t, eng)
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			ctx := context.Background()
-			extra := tc.extra
-			if tc.md != nil {
-				ctx = metadata.NewOutgoingContext(ctx, tc.md)
-				extra += metadataAllocs(ctx, "x-user", false)
-			}
+			ctx, extra := caseContext(context.Background(), tc, false)
 			inv := invoker
 			switch tc.method {
 			case failing:
@@ -267,13 +268,9 @@ func TestStreamClientInterceptorAllocations(t *testing.T) {
 			if tc.name == "cancelable context" {
 				ctx = cancelable
 			}
-			extra := tc.extra
+			ctx, extra := caseContext(ctx, tc, false)
 			if tc.method != refused && !(len(tc.opts) > 0 && tc.name == "skipped") {
 				extra++ // the stream's wrapper, which the caller holds as long as it likes
-			}
-			if tc.md != nil {
-				ctx = metadata.NewOutgoingContext(ctx, tc.md)
-				extra += metadataAllocs(ctx, "x-user", false)
 			}
 			icpt := sluicegrpc.StreamClientInterceptor(append([]sluicegrpc.Option{sluicegrpc.WithEngine(eng)}, tc.opts...)...)
 			open := func(open func() (grpc.ClientStream, error)) func() {

@@ -10,13 +10,10 @@ import (
 	"net/http/httptest"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/sluice-go/sluice"
 	sluicehttp "github.com/sluice-go/sluice/adapters/http"
 	"github.com/sluice-go/sluice/adapters/internal/adaptertest"
-	"github.com/sluice-go/sluice/core/flow"
-	"github.com/sluice-go/sluice/core/hotspot"
 )
 
 // The allocation tests serve one request in-process (httptest.NewRecorder
@@ -32,18 +29,8 @@ import (
 func allocEngine(t *testing.T) *sluice.Engine {
 	t.Helper()
 	eng, _ := newEngine(t)
-	var rules sluice.Rules
-	for _, res := range []string{"GET /orders", "GET /plain", "GET /items/{id}", "GET (unmatched)", "OTHER (unmatched)",
-		"GET /spaced", "GET /hot", "GET /failing", "named", "GET api.example.com", "GET 127.0.0.1:8080"} {
-		rules.Flow = append(rules.Flow, flow.Rule{Resource: res, Threshold: 1e12})
-	}
-	rules.Flow = append(rules.Flow, flow.Rule{Resource: "GET /blocked", Threshold: 0})
-	rules.Hotspot = []hotspot.Rule{
-		{Resource: "GET /hot", ParamIndex: 0, Threshold: 1e12, Duration: time.Second},
-		{Resource: "GET /hot", ParamKey: "tenant", Threshold: 1e12, Duration: time.Second},
-		{Resource: "GET /hot", ParamKey: "X-User", Threshold: 1e12, Duration: time.Second},
-	}
-	mustLoad(t, eng, rules)
+	mustLoad(t, eng, adaptertest.AllocRules("GET /orders", "GET /plain", "GET /items/{id}", "GET (unmatched)",
+		"OTHER (unmatched)", "GET /spaced", "GET /hot", "GET /failing", "named", "GET api.example.com", "GET 127.0.0.1:8080"))
 	return eng
 }
 

@@ -12,6 +12,14 @@ import (
 
 var t0 = time.Unix(1_700_000_000, 0)
 
+// wantCaughtUp checks that c reads what m does.
+func wantCaughtUp(t *testing.T, c *clock.Coarse, m *clock.Manual, when string) {
+	t.Helper()
+	if got := c.Nanos(); got != m.Nanos() {
+		t.Fatalf("%s: reading %v behind the base clock", when, time.Duration(m.Nanos()-got))
+	}
+}
+
 // tick advances m by d once the coarse goroutine waits on its timer, and
 // returns once it has taken the reading (it then waits on its next timer).
 func tick(m *clock.Manual, d time.Duration) {
@@ -42,9 +50,7 @@ func TestCoarseLagsByLessThanItsResolution(t *testing.T) {
 	// catches up at once, whole.
 	m.Advance(time.Hour)
 	m.BlockUntilTimers(1)
-	if got, want := c.Nanos(), m.Nanos(); got != want {
-		t.Fatalf("after a jump: %v behind", time.Duration(want-got))
-	}
+	wantCaughtUp(t, c, m, "after a jump")
 }
 
 func TestCoarseStopsWhenIdleAndRestarts(t *testing.T) {
@@ -65,13 +71,9 @@ func TestCoarseStopsWhenIdleAndRestarts(t *testing.T) {
 		t.Fatal("a timer is left behind")
 	}
 	// The next reading reads the base clock and starts it again.
-	if got := c.Nanos(); got != m.Nanos() {
-		t.Fatalf("reading after idle %d, want the base clock's %d", got, m.Nanos())
-	}
+	wantCaughtUp(t, c, m, "the first reading after idle")
 	tick(m, 100*time.Millisecond)
-	if got := c.Nanos(); got != m.Nanos() {
-		t.Fatalf("restarted goroutine's reading %v behind", time.Duration(m.Nanos()-got))
-	}
+	wantCaughtUp(t, c, m, "the restarted goroutine")
 }
 
 func TestCoarseReadEveryTickKeepsRunning(t *testing.T) {
@@ -83,9 +85,7 @@ func TestCoarseReadEveryTickKeepsRunning(t *testing.T) {
 		c.Nanos()
 		tick(m, 100*time.Millisecond)
 	}
-	if got := c.Nanos(); got != m.Nanos() {
-		t.Fatalf("reading %v behind", time.Duration(m.Nanos()-got))
-	}
+	wantCaughtUp(t, c, m, "after 50 ticks, each read")
 }
 
 // TestCoarseNeverGoesBack: 64 goroutines read while the base clock advances
@@ -152,9 +152,7 @@ func TestCoarseBaseClockPanicInTheGoroutine(t *testing.T) {
 		t.Fatalf("the goroutine did not stop after its clock panicked: %v", err)
 	}
 	panics <- false
-	if got := c.Nanos(); got != m.Nanos() { // read from the base clock now
-		t.Fatalf("reading after the panic %d, want %d", got, m.Nanos())
-	}
+	wantCaughtUp(t, c, m, "after the panic") // read from the base clock now
 	if m.Timers() != 0 {
 		t.Fatal("a reading restarted the goroutine of a clock that panicked")
 	}
@@ -169,9 +167,7 @@ func TestCoarseCloseStopsForGood(t *testing.T) {
 	c.Close()
 	c.Close()
 	m.Advance(time.Second)
-	if got := c.Nanos(); got != m.Nanos() {
-		t.Fatalf("reading after Close %d, want the base clock's %d", got, m.Nanos())
-	}
+	wantCaughtUp(t, c, m, "after Close")
 	if m.Timers() != 0 {
 		t.Fatal("a reading after Close started a goroutine")
 	}

@@ -1,6 +1,13 @@
 package adaptertest
 
-import "testing"
+import (
+	"testing"
+	"time"
+
+	"github.com/sluice-go/sluice"
+	"github.com/sluice-go/sluice/core/flow"
+	"github.com/sluice-go/sluice/core/hotspot"
+)
 
 // AllocRuns is the number of runs WantExtraAllocs averages over.
 const AllocRuns = 1000
@@ -28,4 +35,22 @@ func WantExtraAllocs(t testing.TB, extra float64, baseline, with func()) {
 	if d := w - b; d != extra && !(race && d == extra+1) {
 		t.Errorf("the adapter allocates %v per request (%v with it, %v without), want %v", d, w, b, extra)
 	}
+}
+
+// AllocRules returns the rules the adapters' allocation tests run under:
+// a flow rule nothing reaches on each of resources, one that blocks
+// everything on "GET /blocked", and hotspot rules on "GET /hot" on its
+// first argument and on the attachments "tenant" and "X-User".
+func AllocRules(resources ...string) sluice.Rules {
+	var rules sluice.Rules
+	for _, res := range resources {
+		rules.Flow = append(rules.Flow, flow.Rule{Resource: res, Threshold: 1e12})
+	}
+	rules.Flow = append(rules.Flow, flow.Rule{Resource: "GET /blocked", Threshold: 0})
+	rules.Hotspot = []hotspot.Rule{
+		{Resource: "GET /hot", ParamIndex: 0, Threshold: 1e12, Duration: time.Second},
+		{Resource: "GET /hot", ParamKey: "tenant", Threshold: 1e12, Duration: time.Second},
+		{Resource: "GET /hot", ParamKey: "X-User", Threshold: 1e12, Duration: time.Second},
+	}
+	return rules
 }
