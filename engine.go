@@ -21,11 +21,13 @@ import (
 // Engine checks entries against rules and keeps per-resource statistics.
 // Make one with New; it is safe for concurrent use. An Engine starts no
 // goroutine of its own until a feature that needs one is used (system rules
-// on machine metrics, state listeners); Close stops them.
+// on machine metrics, state listeners, WithCoarseClock, WithBlockLog);
+// Close stops them.
 type Engine struct {
 	clock        clock.Clock
 	realClock    bool          // clock is clock.Real(): read it without an interface call
 	coarse       *clock.Coarse // nil unless WithCoarseClock
+	blockLog     *blockLog     // nil unless WithBlockLog
 	log          *slog.Logger
 	maxResources int64
 	statInterval time.Duration
@@ -110,17 +112,25 @@ func New(opts ...Option) *Engine {
 	}
 	e.inbound = newInbound()
 	e.rules.Store(&ruleSet{})
+	if cfg.blockLog > 0 {
+		e.blockLog = newBlockLog(cfg.blockLog, e.clock, e.log)
+	}
 	return e
 }
 
-// Close stops what the engine started: the sampler of system metrics and
-// the goroutine that delivers state changes to listeners (after delivering
-// those already queued). The engine stays usable: entries are still checked
+// Close stops what the engine started: the sampler of system metrics, the
+// goroutine that delivers state changes to listeners (after delivering
+// those already queued), the coarse clock's (WithCoarseClock) and the block
+// log's (WithBlockLog). The engine stays usable: entries are still checked
 // against the rules in force, but system metrics are no longer sampled (so
-// rules on them block nothing) and later state changes reach no listener.
+// rules on them block nothing), later state changes reach no listener,
+// entries read the precise clock and blocks are no longer logged.
 // Close is safe to call more than once and always returns nil. It does not
 // stop rule sources bound with package datasource: close each Binding.
 func (e *Engine) Close() error {
+	if e.blockLog != nil {
+		e.blockLog.close() // no more block log lines
+	}
 	if e.coarse != nil {
 		e.coarse.Close() // entries read the engine's clock from now on
 	}

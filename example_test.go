@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"os"
 	"time"
 
 	"github.com/sluice-go/sluice"
@@ -231,4 +233,39 @@ func ExampleBlockError() {
 	}
 	// Output:
 	// sluice: "GET /orders" blocked by Flow rule: 100 per 1s reached
+}
+
+// WithBlockLog writes one line per resource, block type and rule for each
+// interval in which entries were blocked, and one when the blocking stops;
+// nothing per blocked entry.
+func ExampleWithBlockLog() {
+	clk := clock.NewManual(time.Unix(1_700_000_000, 0))
+	// A text log without the time, so that the output is the same each run.
+	log := slog.New(slog.NewTextHandler(os.Stdout, &slog.HandlerOptions{
+		ReplaceAttr: func(_ []string, a slog.Attr) slog.Attr {
+			if a.Key == slog.TimeKey {
+				return slog.Attr{}
+			}
+			return a
+		}}))
+	eng := sluice.New(sluice.WithClock(clk), sluice.WithLogger(log), sluice.WithBlockLog(10*time.Second))
+	defer eng.Close()
+	_ = eng.LoadFlowRules([]flow.Rule{{ID: "orders-cap", Resource: "GET /orders", Threshold: 100}})
+
+	interval := func() { // ten seconds pass; the block log writes
+		clk.BlockUntilTimers(1)
+		clk.Advance(10 * time.Second)
+		clk.BlockUntilTimers(1)
+	}
+	for range 250 { // 250 requests in one second: 150 blocked
+		if p, err := eng.Entry(context.Background(), "GET /orders"); err == nil {
+			p.Exit()
+		}
+	}
+	interval()
+	interval() // no more blocks
+	// Output:
+	// level=INFO msg="sluice: rules loaded" flow=1 isolation=0 circuitBreaker=0 hotspot=0 system=0
+	// level=WARN msg="sluice: blocking" resource="GET /orders" type=Flow rule=orders-cap blocked=150 interval=10s
+	// level=INFO msg="sluice: blocking stopped" resource="GET /orders" type=Flow rule=orders-cap
 }
