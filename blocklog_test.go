@@ -1,12 +1,10 @@
 package sluice_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,28 +15,6 @@ import (
 	"github.com/sluice-go/sluice/core/flow"
 	"github.com/sluice-go/sluice/core/isolation"
 )
-
-// syncBuffer is a bytes.Buffer safe for the block log's goroutine to write
-// while the test reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-// take returns what was written since the last take.
-func (b *syncBuffer) take() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	s := b.buf.String()
-	b.buf.Reset()
-	return s
-}
 
 // blockLines returns the block log's lines of out.
 func blockLines(out string) []string {
@@ -54,7 +30,7 @@ func blockLines(out string) []string {
 func TestBlockLogAggregates(t *testing.T) {
 	defer goleak.VerifyNone(t)
 	clk := clock.NewManual(t0)
-	var out syncBuffer
+	var out lockedBuffer
 	eng := sluice.New(sluice.WithClock(clk), sluice.WithBlockLog(10*time.Second),
 		sluice.WithLogger(slog.New(slog.NewTextHandler(&out, nil))),
 		sluice.WithChecker(sluice.CheckerFunc(func(_ context.Context, e sluice.EntryInfo) error {

@@ -34,6 +34,15 @@ func (b *lockedBuffer) String() string {
 	return b.buf.String()
 }
 
+// take returns what was written since the last take.
+func (b *lockedBuffer) take() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.buf.String()
+	b.buf.Reset()
+	return s
+}
+
 func loggedEngine(t *testing.T) (*sluice.Engine, *clock.Manual, *lockedBuffer) {
 	t.Helper()
 	logs := &lockedBuffer{}
