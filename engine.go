@@ -198,11 +198,7 @@ func (e *Engine) enter(ctx context.Context, en *entry, name string, opts []Entry
 			args = o.argsOf()
 		}
 	}
-	var (
-		r *resource
-		b *binding
-		t ticket
-	)
+	var t ticket
 	returned := false
 	defer func() {
 		if returned {
@@ -211,43 +207,39 @@ func (e *Engine) enter(ctx context.Context, en *entry, name string, opts []Entry
 		// A fault inside Sluice (a panic), or runtime.Goexit in a custom
 		// checker: what the checks took is given back.
 		v := recover()
-		if b != nil {
-			t.rollback(en, b, r)
-		} else {
-			t.inbound.release()
-		}
+		t.rollback(en)
 		en.res, en.inbound, en.err, passed = nil, false, nil, true
 		if v != nil {
 			e.log.Error("sluice: fault inside Sluice; the entry passes unchecked", "resource", strings.Clone(name), "panic", fmt.Sprint(v))
 		}
 	}()
-	passed = e.admit(ctx, en, name, args, opts, &r, &b, &t)
+	passed = e.admit(ctx, en, name, args, opts, &t)
 	returned = true
 	return passed
 }
 
-// admit runs the checks of enter, which recovers from a fault in them: r,
-// b and t say what was taken, for enter to give back.
-func (e *Engine) admit(ctx context.Context, en *entry, name string, args []any, opts []EntryOption, rp **resource, bp **binding, tp *ticket) bool {
+// admit runs the checks of enter, which recovers from a fault in them; t
+// holds what they took, for enter to give back.
+func (e *Engine) admit(ctx context.Context, en *entry, name string, args []any, opts []EntryOption, t *ticket) bool {
 	r := e.lookup(name)
-	if *rp = r; r == nil {
-		return e.enterUntracked(en, name, &tp.inbound)
+	if r == nil {
+		return e.enterUntracked(en, name, &t.inbound)
 	}
-	t := tp
 	rs := e.rules.Load()
 	b := r.bound.Load()
 	if b == nil || b.rules != rs {
 		b = e.bind(r, rs)
 	}
-	*bp = b
-	en.coarse = e.coarse != nil && !b.precise && !(en.traffic == Inbound && b.preciseInbound)
-	now := e.entryNow(en.coarse)
-	t.stripe = r.node.Stripe()
+	t.resource, t.bound = r, b
+	en.coarse = b.coarse
 	if en.traffic == Inbound {
+		en.coarse = b.coarseInbound
 		t.inStripe = e.inbound.node.Stripe() // spread from the start, unlike most resources' nodes
 	}
+	now := e.entryNow(en.coarse)
+	t.stripe = r.node.Stripe()
 	if blocked := e.check(ctx, en, r, b, now, args, opts, t); blocked != nil {
-		t.rollback(en, b, r)
+		t.rollback(en)
 		e.record(en, r, now, t, stat.Block)
 		en.err = blocked
 		return false
@@ -255,7 +247,7 @@ func (e *Engine) admit(ctx context.Context, en *entry, name string, args []any, 
 	passedAt := now
 	if t.wait > 0 {
 		if blocked := e.queue(ctx, r, t); blocked != nil {
-			t.rollback(en, b, r)
+			t.rollback(en)
 			e.record(en, r, e.now(), t, stat.Block)
 			en.err = blocked
 			return false
@@ -323,10 +315,12 @@ func (e *Engine) enterUntracked(en *entry, name string, h *inboundHold) bool {
 // ticket is what an entry's checks took so far, to give back if a later
 // check blocks it, with the probe and hotspot tokens it keeps in its entry.
 type ticket struct {
-	stripe   int      // the node stripe the entry records into
-	inStripe int      // the inbound statistics' stripe an Inbound entry records into
-	inFlight inFlight // how the entry is counted in flight, if yet
-	nflow    int      // flow reservations taken, in b.flow order
+	resource *resource // nil until looked up; nil for an untracked entry
+	bound    *binding  // the rules checked; nil until bound
+	stripe   int       // the node stripe the entry records into
+	inStripe int       // the inbound statistics' stripe an Inbound entry records into
+	inFlight inFlight  // how the entry is counted in flight, if yet
+	nflow    int       // flow reservations taken, in b.flow order
 	res      [2]flow.Reservation
 	more     []flow.Reservation
 	wait     time.Duration
@@ -343,7 +337,12 @@ func (t *ticket) reserve(r flow.Reservation) {
 	t.nflow++
 }
 
-func (t *ticket) rollback(en *entry, b *binding, r *resource) {
+func (t *ticket) rollback(en *entry) {
+	b, r := t.bound, t.resource
+	if b == nil { // untracked, or a fault before the binding: an Inbound hold at most
+		t.inbound.release()
+		return
+	}
 	for i := 0; i < t.nflow; i++ {
 		if i < len(t.res) {
 			b.flow[i].c.Cancel(t.res[i])

@@ -291,12 +291,12 @@ type binding struct {
 	hotspots []hotspotBinding
 	breakers []breakerBinding
 
-	// precise says an entry reads the precise clock under WithCoarseClock:
-	// a rule of the binding decides on fine time (Throttling spacing, a
-	// slow-call breaker's MaxAllowedRT, a window or bucket not much longer
-	// than the coarse clock's step); preciseInbound says so for an Inbound
-	// entry (an AvgRT or BBR system rule).
-	precise, preciseInbound bool
+	// coarse says an entry reads the engine's coarse clock: there is one
+	// (WithCoarseClock) and no rule of the binding decides on fine time
+	// (Throttling spacing, a slow-call breaker's MaxAllowedRT, a window
+	// not much longer than the coarse clock's step); coarseInbound says so
+	// for an Inbound entry, which AvgRT and BBR system rules also rule out.
+	coarse, coarseInbound bool
 }
 
 // coarseSteps is how many steps of the coarse clock a rule's window must
@@ -304,28 +304,28 @@ type binding struct {
 // long would lose whole windows of permits to a reading a step behind.
 const coarseSteps = 10
 
-// needsPreciseTime works out b.precise and b.preciseInbound for an engine
-// whose coarse clock steps every step (0: no coarse clock).
-func (b *binding) needsPreciseTime(step time.Duration) {
-	if step <= 0 {
-		return
-	}
+// useCoarseClock works out b.coarse and b.coarseInbound for an engine whose
+// coarse clock steps every step.
+func (b *binding) useCoarseClock(step time.Duration) {
 	short := func(d time.Duration) bool { return d < coarseSteps*step }
+	precise := false
 	for _, f := range b.flow {
 		r := f.c.Rule()
-		b.precise = b.precise || r.ControlBehavior == flow.Throttling || short(r.Interval())
+		precise = precise || r.ControlBehavior == flow.Throttling || short(r.Interval())
 	}
 	for _, h := range b.hotspots {
 		r := h.l.Rule()
-		b.precise = b.precise || r.MetricType == hotspot.QPS && (r.ControlBehavior == hotspot.Throttling || short(r.Window()))
+		precise = precise || r.MetricType == hotspot.QPS && (r.ControlBehavior == hotspot.Throttling || short(r.Window()))
 	}
 	for _, c := range b.breakers {
 		r := c.b.Rule()
-		b.precise = b.precise || r.Strategy == circuitbreaker.SlowRequestRatio || short(r.Interval())
+		precise = precise || r.Strategy == circuitbreaker.SlowRequestRatio || short(r.Interval())
 	}
+	preciseInbound := precise
 	for _, s := range b.system {
-		b.preciseInbound = b.preciseInbound || s.rule.MetricType == system.AvgRT || s.rule.Strategy == system.BBR
+		preciseInbound = preciseInbound || s.rule.MetricType == system.AvgRT || s.rule.Strategy == system.BBR
 	}
+	b.coarse, b.coarseInbound = !precise, !preciseInbound
 }
 
 type hotspotBinding struct {
@@ -403,7 +403,7 @@ func (e *Engine) bind(r *resource, rs *ruleSet) *binding {
 				Reason: fmt.Sprintf("circuit half-open, probes in flight (%v)", br.Rule().Strategy)}})
 	}
 	if e.coarse != nil {
-		b.needsPreciseTime(e.coarse.Resolution())
+		b.useCoarseClock(e.coarse.Resolution())
 	}
 	r.bound.Store(b)
 	return b

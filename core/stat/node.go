@@ -95,11 +95,13 @@ func (n *Node) Spread() {
 // stripe returns stripe i; before the node has spread, every i is stripe
 // 0 (readings sum the stripes, so where a count went does not matter).
 func (n *Node) stripe(i int) *stripe {
-	more := n.more.Load()
-	if i&n.mask == 0 || more == nil {
+	if i&n.mask == 0 {
 		return &n.first
 	}
-	return &(*more)[i&n.mask-1]
+	if more := n.more.Load(); more != nil {
+		return &(*more)[i&n.mask-1]
+	}
+	return &n.first
 }
 
 // each calls f for every stripe the node has.
