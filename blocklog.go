@@ -3,73 +3,43 @@ package sluice
 import (
 	"log/slog"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/sluice-go/sluice/core/circuitbreaker"
 	"github.com/sluice-go/sluice/core/clock"
-	"github.com/sluice-go/sluice/core/flow"
-	"github.com/sluice-go/sluice/core/hotspot"
-	"github.com/sluice-go/sluice/core/isolation"
-	"github.com/sluice-go/sluice/core/system"
 )
 
-// blockLog counts blocks by resource, block type and rule, and logs them
-// once per interval (WithBlockLog).
+// blockLog logs, once per interval, the blocks the engine counted by
+// resource, block type and rule since the last interval (WithBlockLog). It
+// reads the counts that Snapshot reads, so blocking costs it nothing.
 type blockLog struct {
 	interval time.Duration
 	clock    clock.Clock
 	log      *slog.Logger
-	counts   sync.Map // blockKey -> *atomic.Int64
+	each     func(f func(resource string, c *blockCounts)) // every resource's block counts
 	stop     chan struct{}
 	stopOnce sync.Once
 	done     chan struct{}
 }
 
-// blockKey is what the block log aggregates by.
-type blockKey struct {
-	resource string
-	typ      BlockType
-	rule     string // the rule's ID, "" when it has none
+// seenBlocks is, per block count, its value at the last flush and whether
+// it grew in the interval before.
+type seenBlocks map[*blockCount]struct {
+	n        int64
+	blocking bool
 }
 
-func newBlockLog(interval time.Duration, c clock.Clock, log *slog.Logger) *blockLog {
-	l := &blockLog{interval: interval, clock: c, log: log, stop: make(chan struct{}), done: make(chan struct{})}
-	go l.run()
+func newBlockLog(interval time.Duration, c clock.Clock, log *slog.Logger,
+	each func(f func(resource string, c *blockCounts))) *blockLog {
+	l := &blockLog{interval: interval, clock: c, log: log, each: each, stop: make(chan struct{}), done: make(chan struct{})}
+	seen := seenBlocks{}
+	l.flush(seen, false) // blocks from before the log started are not this interval's
+	go l.run(seen)
 	return l
 }
 
-// count counts one blocked entry.
-func (l *blockLog) count(be *BlockError) {
-	k := blockKey{resource: be.Resource, typ: be.Type, rule: ruleID(be.Rule)}
-	n, ok := l.counts.Load(k)
-	if !ok {
-		n, _ = l.counts.LoadOrStore(k, new(atomic.Int64)) // once per key
-	}
-	n.(*atomic.Int64).Add(1)
-}
-
-// ruleID returns the ID of a rule as a BlockError holds it.
-func ruleID(rule any) string {
-	switch r := rule.(type) {
-	case *flow.Rule:
-		return r.ID
-	case *isolation.Rule:
-		return r.ID
-	case *hotspot.Rule:
-		return r.ID
-	case *circuitbreaker.Rule:
-		return r.ID
-	case *system.Rule:
-		return r.ID
-	}
-	return ""
-}
-
 // run logs every interval until close.
-func (l *blockLog) run() {
+func (l *blockLog) run(seen seenBlocks) {
 	defer close(l.done)
-	blocking := map[blockKey]bool{} // the keys that blocked in the last interval
 	for {
 		t := l.clock.NewTimer(l.interval)
 		select {
@@ -78,25 +48,27 @@ func (l *blockLog) run() {
 			return
 		case <-t.C():
 		}
-		l.flush(blocking)
+		l.flush(seen, true)
 	}
 }
 
-// flush logs the blocks counted since the last flush, and the keys that
-// blocked then but not since.
-func (l *blockLog) flush(blocking map[blockKey]bool) {
-	l.counts.Range(func(key, value any) bool {
-		k, n := key.(blockKey), value.(*atomic.Int64).Swap(0)
-		switch {
-		case n > 0:
-			blocking[k] = true
-			l.log.Warn("sluice: blocking", "resource", k.resource, "type", k.typ.String(), "rule", k.rule,
-				"blocked", n, "interval", l.interval)
-		case blocking[k]:
-			delete(blocking, k)
-			l.log.Info("sluice: blocking stopped", "resource", k.resource, "type", k.typ.String(), "rule", k.rule)
-		}
-		return true
+// flush logs, if write, the blocks counted since the last flush, and the
+// keys that blocked then but not since.
+func (l *blockLog) flush(seen seenBlocks, write bool) {
+	l.each(func(resource string, c *blockCounts) {
+		c.each(func(bc *blockCount) {
+			s := seen[bc]
+			n := bc.n.Load() - s.n
+			switch {
+			case n > 0 && write:
+				l.log.Warn("sluice: blocking", "resource", resource, "type", bc.typ.String(), "rule", bc.rule,
+					"blocked", n, "interval", l.interval)
+			case s.blocking && write:
+				l.log.Info("sluice: blocking stopped", "resource", resource, "type", bc.typ.String(), "rule", bc.rule)
+			}
+			s.n, s.blocking = s.n+n, n > 0 && write
+			seen[bc] = s
+		})
 	})
 }
 

@@ -45,6 +45,11 @@ type Engine struct {
 	overflowOnce  sync.Once
 	unnamedOnce   sync.Once
 	checkerPanics atomic.Int64
+	// untrackedBlocks counts the blocks of entries to resources past the
+	// bound (system rules on Inbound entries).
+	untrackedBlocks blockCounts
+
+	ruleLoads, ruleRejections atomic.Int64
 
 	rules  atomic.Pointer[ruleSet]
 	loadMu sync.Mutex // serialises rule loads
@@ -53,9 +58,10 @@ type Engine struct {
 // resource is one tracked resource: its statistics and the rules bound to
 // it under the rule set in force.
 type resource struct {
-	name  string
-	node  *stat.Node
-	bound atomic.Pointer[binding]
+	name   string
+	node   *stat.Node
+	bound  atomic.Pointer[binding]
+	blocks blockCounts // blocked permits by type and rule
 }
 
 // New returns an Engine with no rules.
@@ -113,7 +119,7 @@ func New(opts ...Option) *Engine {
 	e.inbound = newInbound()
 	e.rules.Store(&ruleSet{})
 	if cfg.blockLog > 0 {
-		e.blockLog = newBlockLog(cfg.blockLog, e.clock, e.log)
+		e.blockLog = newBlockLog(cfg.blockLog, e.clock, e.log, e.eachBlockCounts)
 	}
 	return e
 }
@@ -137,6 +143,22 @@ func (e *Engine) Close() error {
 	e.sampler.close()
 	e.listeners.close()
 	return nil
+}
+
+// UntrackedResources is the name under which the block log and Snapshot
+// report the blocks of entries to resources past the engine's bound
+// (WithMaxResources), which it does not track one by one.
+const UntrackedResources = "(untracked)"
+
+// eachBlockCounts calls f with the block counts of every tracked resource,
+// then with those of the untracked ones.
+func (e *Engine) eachBlockCounts(f func(resource string, c *blockCounts)) {
+	e.resources.Range(func(_, v any) bool {
+		r := v.(*resource)
+		f(r.name, &r.blocks)
+		return true
+	})
+	f(UntrackedResources, &e.untrackedBlocks)
 }
 
 // lookup returns the tracked resource called name, creating it if the bound
@@ -241,6 +263,7 @@ func (e *Engine) admit(ctx context.Context, en *entry, name string, args []any, 
 	if blocked := e.check(ctx, en, r, b, now, args, opts, t); blocked != nil {
 		t.rollback(en)
 		e.record(en, r, now, t, stat.Block)
+		r.blocks.countBlock(blocked, en.batch)
 		en.err = blocked
 		return false
 	}
@@ -249,6 +272,7 @@ func (e *Engine) admit(ctx context.Context, en *entry, name string, args []any, 
 		if blocked := e.queue(ctx, r, t); blocked != nil {
 			t.rollback(en)
 			e.record(en, r, e.now(), t, stat.Block)
+			r.blocks.countBlock(blocked, en.batch)
 			en.err = blocked
 			return false
 		}
@@ -301,6 +325,7 @@ func (e *Engine) enterUntracked(en *entry, name string, h *inboundHold) bool {
 	stripe := e.inbound.node.Stripe()
 	if blocked := e.checkSystemUntracked(e.rules.Load(), name, now, h); blocked != nil {
 		e.inbound.block(now, stripe)
+		e.untrackedBlocks.countBlock(blocked, 1)
 		en.err = blocked
 		return false
 	}

@@ -101,11 +101,6 @@ func (e *Engine) Entry(ctx context.Context, resource string, opts ...EntryOption
 	if !e.enter(ctx, &s.entry, resource, opts) {
 		err := s.err
 		s.recycle()
-		if e.blockLog != nil {
-			if be, ok := err.(*BlockError); ok {
-				e.blockLog.count(be)
-			}
-		}
 		return Permit{}, err
 	}
 	return s.permit(), nil

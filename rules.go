@@ -177,8 +177,10 @@ func (e *Engine) load(change func(*Rules)) error {
 	change(&next)
 	next = next.clone()
 	if err := validate(next); err != nil {
+		e.ruleRejections.Add(1)
 		return err
 	}
+	e.ruleLoads.Add(1)
 	rs := &ruleSet{
 		src:       next,
 		flow:      compile(old.flow, next.Flow, func(r *flow.Rule) (string, bool) { return r.Resource, r.Regex }),

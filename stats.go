@@ -53,6 +53,21 @@ type HotspotStats struct {
 type BreakerStats struct {
 	Rule  circuitbreaker.Rule
 	State circuitbreaker.State
+	// Value is what the breaker compares with Rule.Threshold while Closed,
+	// over its window now: the slow or error ratio (0 with no calls), or
+	// the error count; Calls is the calls that completed in the window.
+	// The window restarts empty when the breaker closes after probing.
+	Value float64
+	Calls int64
+	// Transitions counts the breaker's state changes since its rule was
+	// loaded (a reload of an equal rule keeps them).
+	Transitions BreakerTransitions
+}
+
+// BreakerTransitions counts a breaker's state changes, one field per
+// change it can make.
+type BreakerTransitions struct {
+	ClosedToOpen, OpenToHalfOpen, HalfOpenToOpen, HalfOpenToClosed int64
 }
 
 // Stats returns the statistics of a tracked resource, and false if the
@@ -97,18 +112,28 @@ func (e *Engine) stats(r *resource) ResourceStats {
 }
 
 // ruleStats adds to st what r's rules in force know: breaker states and
-// what each hotspot rule counted.
-func (e *Engine) ruleStats(r *resource, st *ResourceStats) {
+// what each hotspot rule counted. It returns the binding it read.
+func (e *Engine) ruleStats(r *resource, st *ResourceStats) *binding {
 	rs := e.rules.Load()
 	b := r.bound.Load()
 	if b == nil || b.rules != rs {
 		b = e.bind(r, rs)
 	}
+	now := e.clock.Nanos()
 	for _, bb := range b.breakers {
-		st.CircuitBreakers = append(st.CircuitBreakers, BreakerStats{Rule: *bb.b.Rule(), State: bb.b.State()})
+		br := bb.b
+		value, calls := br.Reading(now)
+		st.CircuitBreakers = append(st.CircuitBreakers, BreakerStats{Rule: *br.Rule(), State: br.State(),
+			Value: value, Calls: calls, Transitions: BreakerTransitions{
+				ClosedToOpen:     br.Transitions(circuitbreaker.Closed, circuitbreaker.Open),
+				OpenToHalfOpen:   br.Transitions(circuitbreaker.Open, circuitbreaker.HalfOpen),
+				HalfOpenToOpen:   br.Transitions(circuitbreaker.HalfOpen, circuitbreaker.Open),
+				HalfOpenToClosed: br.Transitions(circuitbreaker.HalfOpen, circuitbreaker.Closed),
+			}})
 	}
 	for _, hb := range b.hotspots {
 		st.Hotspots = append(st.Hotspots, HotspotStats{Rule: *hb.l.Rule(), Tracked: hb.l.Tracked(),
 			Skipped: hb.l.Skipped(), NoValue: hb.l.NoValue()})
 	}
+	return b
 }

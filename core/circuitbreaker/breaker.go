@@ -23,6 +23,8 @@ const (
 	HalfOpen
 )
 
+const numStates = 3
+
 var stateNames = []string{"Closed", "Open", "HalfOpen"}
 
 // String returns the state's name.
@@ -72,6 +74,8 @@ type Breaker struct {
 	notify   func(StateChange)
 
 	state     atomic.Uint32 // State
+	// transitions counts the state changes, by from and to state.
+	transitions [numStates][numStates]atomic.Int64
 	openUntil atomic.Int64  // nanos: when Open lets probes through
 	counts    atomic.Pointer[counts]
 
@@ -107,6 +111,35 @@ func (b *Breaker) Rule() *Rule { return &b.rule }
 
 // State returns the breaker's state.
 func (b *Breaker) State() State { return State(b.state.Load()) }
+
+// Transitions returns how many times the breaker has changed from state
+// from to state to since it was made: Closed → Open, Open → HalfOpen,
+// HalfOpen → Open and HalfOpen → Closed are the changes it makes; any
+// other pair, or a state out of range, reads 0.
+func (b *Breaker) Transitions(from, to State) int64 {
+	if from >= numStates || to >= numStates {
+		return 0
+	}
+	return b.transitions[from][to].Load()
+}
+
+// Reading returns what the breaker's window holds at now: the calls that
+// completed in it while Closed (probes are not counted there), and value,
+// the figure Closed compares with Threshold: the slow or error ratio
+// (0 with no calls), or the error count. The window restarts empty when a
+// half-open breaker closes.
+func (b *Breaker) Reading(now int64) (value float64, calls int64) {
+	w := b.counts.Load().window
+	calls, bad := w.Sum(now, stat.Complete), w.Sum(now, stat.Error)
+	value = float64(bad)
+	if b.rule.Strategy != ErrorCount {
+		value = 0
+		if calls > 0 {
+			value = float64(bad) / float64(calls)
+		}
+	}
+	return value, calls
+}
 
 // Allow decides on a call at now. When ok, a non-zero probe must be given
 // back with Done when the call completes, or with Release if it never runs.
@@ -260,6 +293,9 @@ func subSat(a, d int64) int64 {
 
 func (b *Breaker) setLocked(now int64, to State, value float64) {
 	from := State(b.state.Swap(uint32(to)))
+	if from != to {
+		b.transitions[from][to].Add(1)
+	}
 	if b.notify != nil && from != to {
 		b.notify(StateChange{Resource: b.resource, Rule: &b.rule, From: from, To: to, Value: value,
 			At: time.Unix(0, now)})

@@ -75,7 +75,7 @@ func (c *Controller) Rule() *Rule { return &c.rule }
 // the check took if the entry is blocked later.
 func (c *Controller) Check(now, batch int64) (wait time.Duration, res Reservation, ok bool) {
 	res.epoch = -1
-	threshold := c.threshold(now)
+	threshold := c.Threshold(now)
 	if c.ref != nil {
 		return 0, res, float64(c.ref.Sum(now, stat.Pass)+batch) <= threshold
 	}
@@ -118,8 +118,10 @@ func (c *Controller) Cancel(res Reservation) {
 	}
 }
 
-// threshold returns the permits allowed per interval at now.
-func (c *Controller) threshold(now int64) float64 {
+// Threshold returns the permits the rule allows per interval (its
+// StatIntervalInMs) at now: Threshold itself, or under WarmUp and
+// MemoryAdaptive the threshold those strategies put in force now.
+func (c *Controller) Threshold(now int64) float64 {
 	switch c.rule.Strategy {
 	case WarmUp:
 		return c.warm.rate(now, c)

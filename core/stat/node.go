@@ -36,11 +36,14 @@ type Node struct {
 	_      [64 - 8]byte
 }
 
-// stripe is one processor's share of a node, a cache line of its own.
+// stripe is one processor's share of a node, cache lines of its own.
 type stripe struct {
 	window   *Window
 	inFlight atomic.Int64
-	_        [64 - 8 - 8]byte
+	// rt counts exited permits by response time, by RTBounds (cumulative,
+	// like the window's Totals).
+	rt [RTBuckets]atomic.Int64
+	_  [192 - 8 - 8 - 8*RTBuckets]byte
 }
 
 // MaxStripes bounds the stripes of a node, and so its memory: a node holds
@@ -64,7 +67,7 @@ func NewNode(interval time.Duration, buckets int) (*Node, error) {
 // as Peak.
 func NewNodeWithHistory(interval time.Duration, buckets, history int) (*Node, error) {
 	history = max(history, 1)
-	w, err := NewWindow(interval, buckets, history)
+	w, err := newTotalWindow(interval, buckets, history)
 	if err != nil {
 		return nil, err
 	}
@@ -87,7 +90,7 @@ func (n *Node) Spread() {
 	}
 	more := make([]stripe, n.mask)
 	for i := range more {
-		more[i].window, _ = NewWindow(n.interval, n.buckets, n.history) // shape checked in New
+		more[i].window, _ = newTotalWindow(n.interval, n.buckets, n.history) // shape checked in New
 	}
 	n.more.Store(&more)
 }
@@ -142,9 +145,34 @@ func (n *Node) Add(now int64, stripe int, e Event, v int64) {
 }
 
 // AddCompletion records an exited entry in the given stripe (see
-// Window.AddCompletion).
+// Window.AddCompletion), and its response time in the node's histogram.
 func (n *Node) AddCompletion(now int64, stripe int, batch int64, rt time.Duration, failed bool) {
-	n.stripe(stripe).window.AddCompletion(now, batch, rt, failed)
+	s := n.stripe(stripe)
+	s.window.AddCompletion(now, batch, rt, failed)
+	s.rt[rtBucket(rt)].Add(batch)
+}
+
+// Totals returns what the node has counted since it was made, all stripes
+// (see Window.Totals), with its response-time histogram. Each count is
+// exact and never decreases from one reading to the next.
+func (n *Node) Totals() NodeTotals {
+	var t NodeTotals
+	n.each(func(s *stripe) {
+		t.Totals.add(s.window.Totals())
+		for i := range s.rt {
+			t.RT[i] += s.rt[i].Load()
+		}
+	})
+	return t
+}
+
+// NodeTotals is what a node has counted since it was made.
+type NodeTotals struct {
+	Totals
+	// RT[i] counts the exited permits whose response time is at most
+	// RTBound(i) and more than RTBound(i-1); RT[RTBuckets-1] those over
+	// the last bound. They sum to Complete once no exit is in progress.
+	RT [RTBuckets]int64
 }
 
 // Enter counts an entry in flight in the given stripe; Leave, with the same

@@ -44,6 +44,7 @@ type Window struct {
 	mask        int64   // the ring's length - 1; the length is a power of two
 	width       int     // cells per bucket: fullCells, or passCells
 	cells       []atomic.Int64
+	folded      *folded // what reset buckets counted; nil unless the window keeps totals
 }
 
 // bucket is a bucket's cells in its window: its state, then its counters,
@@ -72,6 +73,15 @@ const MaxBuckets = 4096
 // and history must not be negative.
 func NewWindow(interval time.Duration, buckets, history int) (*Window, error) {
 	return newWindow(interval, buckets, history, fullCells)
+}
+
+// newTotalWindow is NewWindow for a window that also keeps Totals.
+func newTotalWindow(interval time.Duration, buckets, history int) (*Window, error) {
+	w, err := newWindow(interval, buckets, history, fullCells)
+	if err == nil {
+		w.folded = new(folded)
+	}
+	return w, err
 }
 
 // newPassWindow is NewWindow for a window that counts Pass only (a Tally's):
@@ -166,8 +176,12 @@ func (w *Window) current(now int64) (bucket, int64) {
 		case s > want:
 			return b, s >> 1
 		case state.CompareAndSwap(s, want|1):
-			for i := 1; i < len(b); i++ {
-				b[i].Store(0)
+			if w.folded != nil {
+				w.folded.fold(b)
+			} else {
+				for i := 1; i < len(b); i++ {
+					b[i].Store(0)
+				}
 			}
 			state.Store(want)
 			return b, epoch
