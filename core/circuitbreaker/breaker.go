@@ -73,11 +73,11 @@ type Breaker struct {
 	resource string
 	notify   func(StateChange)
 
-	state     atomic.Uint32 // State
+	state atomic.Uint32 // State
 	// transitions counts the state changes, by from and to state.
 	transitions [numStates][numStates]atomic.Int64
-	openUntil atomic.Int64  // nanos: when Open lets probes through
-	counts    atomic.Pointer[counts]
+	openUntil   atomic.Int64 // nanos: when Open lets probes through
+	counts      atomic.Pointer[counts]
 
 	mu        sync.Mutex  // serialises transitions and the half-open fields
 	tickets   uint64      // the last probe ticket handed out
