@@ -1,9 +1,9 @@
 # Every module of the repository; go.work ties them together.
-MODULES := . ./adapters/gin ./adapters/grpc ./datasource/etcd ./datasource/nacos ./example ./benchmark ./scripts/modproxy
+MODULES := . ./adapters/gin ./adapters/grpc ./datasource/etcd ./datasource/nacos ./ext/prometheus ./ext/otel ./example ./benchmark ./scripts/modproxy
 
 GO ?= go
 
-.PHONY: test etcd release-check bench lint
+.PHONY: test etcd prometheus release-check bench lint
 
 ## test: go vet and go test -race on every module, one package at a time
 ## (-p 1: the wall-clock tests keep their tolerances on a 2-core machine),
@@ -14,6 +14,7 @@ test:
 	@fails=; \
 	step() { echo "== $$*"; "$$@" || fails="$$fails$$(printf '\n   %s' "$$*")"; }; \
 	step $(MAKE) --no-print-directory etcd; \
+	step $(MAKE) --no-print-directory prometheus; \
 	for m in $(MODULES); do \
 		step $(GO) -C $$m vet ./...; \
 		step $(GO) -C $$m test -race -count=1 -p 1 ./...; \
@@ -40,6 +41,19 @@ etcd:
 			timeout 300 $$sudo apt-get update -q >/dev/null && \
 			timeout 300 $$sudo apt-get install -y -q etcd-server >/dev/null; }; \
 		command -v etcd; }
+
+## prometheus: the Prometheus server example/prometheus's test starts on
+## loopback (Debian's prometheus), installed with apt-get when missing,
+## time-bounded
+prometheus:
+	@command -v prometheus >/dev/null 2>&1 || { \
+		echo "== installing prometheus"; \
+		sudo=$$([ "$$(id -u)" = 0 ] || echo sudo); \
+		export DEBIAN_FRONTEND=noninteractive; \
+		timeout 300 $$sudo apt-get install -y -q --no-install-recommends prometheus >/dev/null 2>&1 || { \
+			timeout 300 $$sudo apt-get update -q >/dev/null && \
+			timeout 300 $$sudo apt-get install -y -q --no-install-recommends prometheus >/dev/null; }; \
+		command -v prometheus; }
 
 ## bench: the side-by-side benchmarks (Sluice, Sentinel Go, x/time/rate)
 bench:

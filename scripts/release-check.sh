@@ -14,7 +14,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
-libs=(adapters/gin adapters/grpc datasource/etcd datasource/nacos)
+libs=(adapters/gin adapters/grpc datasource/etcd datasource/nacos ext/prometheus ext/otel)
 base=github.com/sluice-go/sluice
 
 tmp=$(mktemp -d)

@@ -1,0 +1,2 @@
+// Package sluiceotel exports a Sluice engine's metrics through OpenTelemetry.
+package sluiceotel

@@ -1,0 +1,2 @@
+// Package sluiceprom exports a Sluice engine's metrics to Prometheus.
+package sluiceprom
