@@ -150,6 +150,11 @@ func (b *Binding) Close() error {
 // loaded, rejected or (for a missing key) warned of.
 func (b *Binding) Ready() <-chan struct{} { return b.ready }
 
+// Source returns the description of the binding's source (its String:
+// "file rules.json", "etcd /sluice/flow"), as its log lines and the
+// metrics exporters name it.
+func (b *Binding) Source() string { return b.name }
+
 // Wait waits until the first delivery has been handled and returns its
 // error: nil if it was loaded, an error wrapping ErrNotFound if the key
 // did not exist, else a *PayloadError. If ctx is done first, or the
