@@ -91,13 +91,16 @@ func WithCoarseClock(resolution time.Duration) Option {
 
 // WithBlockLog makes the engine log blocks, aggregated: every interval in
 // which entries were blocked, one warning per resource, block type and
-// rule that blocked them, "sluice: blocking", with the count (attributes
-// resource, type, rule — the rule's ID, "" when it has none — blocked and
-// interval); and one line, "sluice: blocking stopped", in the first
-// interval after that in which that rule blocked nothing. Nothing is
-// written per blocked entry. The lines go to the engine's logger
-// (WithLogger). A goroutine of the engine's writes them, from New until
-// Close. An interval of 0 or less turns the log off, the default.
+// rule that blocked them, "sluice: blocking", with the count of blocked
+// permits (attributes resource, type, rule — the rule's ID, "" when it has
+// none — blocked and interval); and one line, "sluice: blocking stopped",
+// in the first interval after that in which that rule blocked nothing.
+// The count is how much that rule's BlockCount in Snapshot rose over the
+// interval; blocks of entries to resources past the bound come under
+// UntrackedResources. Nothing is written per blocked entry. The lines go
+// to the engine's logger (WithLogger). A goroutine of the engine's writes
+// them, from New until Close. An interval of 0 or less turns the log off,
+// the default.
 func WithBlockLog(interval time.Duration) Option { return func(o *config) { o.blockLog = interval } }
 
 // WithLogger sets the logger for the engine's own events (a rule set loaded,
